@@ -1,0 +1,6 @@
+#include <cstdio>
+
+int main() {
+  std::puts("reactor-agent: not yet");
+  return 1;
+}

@@ -1,0 +1,103 @@
+// An endpoint's configuration: the typed form of its INI file (SPEC.md §4).
+// Produced only by ParseEndpointConfig (endpoint_parser.h), so every value here
+// has been validated: names, hosts, paths and file paths cannot inject nginx
+// directives or shell syntax.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agent/common/clock.h"
+
+namespace reactor {
+
+enum class CloudKind { kProcess, kDocker, kStatic };
+enum class Balance { kRoundRobin, kLeastConn, kIpHash };
+
+const char* CloudKindName(CloudKind k);
+const char* BalanceName(Balance b);
+
+/// A parsed `url = scheme://[host][:port][/path]`.
+struct EndpointUrl {
+  std::string scheme = "http";  // http | https
+  std::string host;             // empty = all addresses
+  int port = 80;
+  std::string path = "/";       // always starts and ends with '/'
+  /// "host:port" or ":port", the key by which endpoints share an nginx server.
+  std::string ListenKey() const { return host + ":" + std::to_string(port); }
+};
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+  std::string ToString() const { return host + ":" + std::to_string(port); }
+  bool operator==(const HostPort& o) const { return host == o.host && port == o.port; }
+};
+
+struct ScalingConfig {
+  int min_instances = 1;
+  int max_instances = 1;
+  std::string rules;  // validated rule text; parse with rules/ when needed
+  int ramp_limit = 5;
+  Duration window{5000};
+  Duration scale_down_delay{30000};
+  Duration drain_timeout{60000};
+};
+
+struct HealthConfig {
+  std::string path = "/";  // empty = TCP connect only
+  Duration interval{1000};
+  Duration timeout{1000};
+  int rise = 1;
+  int fall = 3;
+};
+
+struct ProcessConfig {
+  std::string command;  // ${PORT}, ${NAME}, ${ENDPOINT} expand at launch
+  std::vector<std::pair<std::string, std::string>> environment;
+  std::string working_dir;
+  int slots = 1;
+};
+
+struct DockerConfig {
+  std::string image;
+  std::string command;
+  std::vector<std::pair<std::string, std::string>> environment;
+  std::string user;
+  uint64_t mem_limit = 0;
+  std::vector<std::string> dns;
+  std::string hostname;
+  int slots = 10;
+};
+
+struct LoadBalancerConfig {
+  Balance balance = Balance::kRoundRobin;
+  int keepalive = 0;
+  std::string ssl_certificate;
+  std::string ssl_key;
+  std::string redirect;
+};
+
+struct EndpointConfig {
+  std::string name;
+  EndpointUrl url;
+  int port = 8000;  // the application's port inside an instance
+  CloudKind cloud = CloudKind::kProcess;
+  std::vector<HostPort> static_instances;
+  int weight = 1;
+  ScalingConfig scaling;
+  HealthConfig health;
+  ProcessConfig process;
+  DockerConfig docker;
+  LoadBalancerConfig lb;
+
+  /// Slots one instance costs on its manager.
+  int Slots() const {
+    return cloud == CloudKind::kDocker ? docker.slots : cloud == CloudKind::kProcess ? process.slots : 0;
+  }
+};
+
+}  // namespace reactor

@@ -1,0 +1,58 @@
+// What the agent asks of nginx (SPEC.md §7). Two kinds of change:
+// structural (ApplySites: render, nginx -t, atomic swap, reload, coalesced)
+// and membership (SetMembers: live via the lua balancer in dynamic mode, a
+// reload in reload mode).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "agent/common/clock.h"
+#include "agent/common/status.h"
+#include "agent/endpoint/endpoint_config.h"
+
+namespace reactor {
+
+struct NginxSettings {
+  enum class Mode { kManaged, kSystem };
+  enum class Upstreams { kDynamic, kReload };
+  Mode mode = Mode::kManaged;
+  std::string prefix = "/var/lib/reactor/nginx";
+  std::string binary = "/usr/sbin/nginx";
+  std::string conf_dir = "/etc/nginx/conf.d";
+  std::string template_dir;  // empty = the built-in templates/
+  Duration reload_delay{200};
+  Upstreams upstreams = Upstreams::kDynamic;
+};
+
+/// One upstream server of an endpoint.
+struct Member {
+  std::string address;  // host:port
+  int weight = 1;
+  bool operator==(const Member& o) const { return address == o.address && weight == o.weight; }
+};
+
+class NginxController {
+ public:
+  virtual ~NginxController() = default;
+  /// Starts (managed mode) or adopts the running nginx from its pid file.
+  virtual Status Start() = 0;
+  /// Replaces the full set of endpoints nginx serves. The change is applied
+  /// after `reload_delay` (coalescing), or at once when the output is
+  /// byte-identical (then nothing happens). Errors from nginx -t are logged
+  /// and returned by the next Flush; the last good config keeps serving.
+  virtual Status ApplySites(const std::vector<EndpointConfig>& endpoints) = 0;
+  /// Sets the live members of one endpoint's upstream.
+  virtual Status SetMembers(const std::string& endpoint, const std::vector<Member>& members) = 0;
+  /// Applies anything pending now; called from the agent loop every tick.
+  virtual Status Flush() = 0;
+  /// Managed mode: restarts nginx if it died (then re-pushes membership).
+  virtual Status Supervise() = 0;
+  /// Leaves nginx running (it keeps serving when the agent stops).
+  virtual void Detach() = 0;
+  /// Counters for tests and status.
+  virtual int ReloadCount() const = 0;
+};
+
+}  // namespace reactor
