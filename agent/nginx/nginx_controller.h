@@ -51,6 +51,8 @@ class NginxController {
   virtual Status Supervise() = 0;
   /// Leaves nginx running (it keeps serving when the agent stops).
   virtual void Detach() = 0;
+  /// The access log nginx writes in kLogFormat (agent/metrics/log_format.h).
+  virtual std::string AccessLogPath() const = 0;
   /// Counters for tests and status.
   virtual int ReloadCount() const = 0;
 };
