@@ -1,0 +1,2 @@
+// Owned by the rules implementation; see rules.h.
+#include "rules/rules.h"
