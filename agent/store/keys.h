@@ -1,0 +1,50 @@
+// The layout of the agent's keys in the Store. Every record is keyed by
+// endpoint (and, for per-host data, by host) so that several agents can share
+// one etcd cluster (SPEC §13). Prefixes end in '/', so the prefix of endpoint
+// "web" does not match endpoint "web2".
+//
+// REQUIRES of every name argument: IsValidKeySegment(name) (callers validate
+// endpoint and manager names where they enter the system).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace reactor {
+
+/// Everything the agent stores.
+inline const std::string kKeyRoot = "/reactor/";
+
+/// Non-empty, no '/' and no NUL: one path segment of a key.
+bool IsValidKeySegment(const std::string& segment);
+
+/// Endpoint records: its INI and state JSON. Value: JSON.
+std::string EndpointPrefix();
+std::string EndpointKey(const std::string& endpoint);
+
+/// Endpoint ownership (election, SPEC §13): the owning manager, under its lease.
+std::string OwnerKey(const std::string& endpoint);
+
+/// Instances of an endpoint, one key each; the value names the host that runs it.
+std::string InstancePrefix(const std::string& endpoint);
+std::string InstanceKey(const std::string& endpoint, const std::string& instance_id);
+
+/// An endpoint's event log; seq is zero-padded to 20 digits so key order is
+/// numeric order.
+std::string EventPrefix(const std::string& endpoint);
+std::string EventKey(const std::string& endpoint, uint64_t seq);
+
+/// Registered managers (hosts), each under its own lease.
+std::string ManagerPrefix();
+std::string ManagerKey(const std::string& manager);
+
+/// Custom metrics pushed for an endpoint.
+std::string CustomMetricPrefix(const std::string& endpoint);
+std::string CustomMetricKey(const std::string& endpoint, const std::string& metric);
+
+/// Per-backend traffic counters each host publishes for an endpoint, under the
+/// host's lease; the owner sums them over hosts.
+std::string CounterPrefix(const std::string& endpoint);
+std::string CounterKey(const std::string& endpoint, const std::string& manager);
+
+}  // namespace reactor
