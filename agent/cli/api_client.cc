@@ -1,0 +1,151 @@
+#include "agent/cli/api_client.h"
+
+#include <curl/curl.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace reactor::cli {
+
+namespace {
+
+constexpr const char* kDefaultApi = "http://127.0.0.1:7070";
+constexpr const char* kDefaultTokenFile = "/etc/reactor/token";
+
+size_t AppendBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string TrimLine(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+nlohmann::json ApiResponse::Json() const {
+  return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+}
+
+ApiClient::ApiClient(const GlobalOptions& opts) {
+  std::string api = !opts.api.empty() ? opts.api : Env("REACTOR_API");
+  if (api.empty()) api = kDefaultApi;
+  if (api.rfind("unix:", 0) == 0) {
+    unix_socket_ = api.substr(5);
+    base_url_ = "http://localhost";
+  } else if (api.rfind("http://", 0) == 0 || api.rfind("https://", 0) == 0) {
+    base_url_ = api;
+  } else {
+    base_url_ = "http://" + api;
+  }
+  while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
+
+  std::string token_file = opts.token_file;
+  if (token_file.empty()) {
+    token_ = TrimLine(Env("REACTOR_TOKEN"));
+    if (!token_.empty()) return;
+    token_file = kDefaultTokenFile;
+  }
+  std::ifstream in(token_file);
+  if (!in) {
+    token_error_ = "cannot read token file " + token_file + " (use --token-file or REACTOR_TOKEN)";
+    return;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  token_ = TrimLine(ss.str());
+}
+
+ApiResponse ApiClient::Request(const std::string& method, const std::string& path, const std::string& body,
+                               const std::string& content_type) const {
+  ApiResponse out;
+  CURL* curl = curl_easy_init();
+  if (!curl) {
+    out.transport_error = "curl_easy_init failed";
+    return out;
+  }
+  std::string url = base_url_ + path;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  struct curl_slist* headers = nullptr;
+  std::string auth = "Authorization: Bearer " + token_;
+  if (!token_.empty()) headers = curl_slist_append(headers, auth.c_str());
+  std::string ctype = "Content-Type: " + content_type;
+  if (!body.empty() || method == "PUT" || method == "POST") headers = curl_slist_append(headers, ctype.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "PUT" || method == "POST") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  if (!unix_socket_.empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, unix_socket_.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out.body);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 120000L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  CURLcode rc = curl_easy_perform(curl);
+  if (rc == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
+  } else {
+    out.transport_error = std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc));
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return out;
+}
+
+ApiResponse ApiClient::Get(const std::string& path) const { return Request("GET", path, "", ""); }
+ApiResponse ApiClient::Delete(const std::string& path) const { return Request("DELETE", path, "", ""); }
+ApiResponse ApiClient::Put(const std::string& path, const std::string& body, const std::string& ct) const {
+  return Request("PUT", path, body, ct);
+}
+ApiResponse ApiClient::Post(const std::string& path, const std::string& body, const std::string& ct) const {
+  return Request("POST", path, body, ct);
+}
+
+nlohmann::json ApiClient::Call(const std::string& method, const std::string& path, const std::string& body,
+                               const std::string& content_type) const {
+  ApiResponse r = Request(method, path, body, content_type);
+  if (r.status == 0) {
+    std::cerr << "reactor: cannot reach the agent at " << (unix_socket_.empty() ? base_url_ : "unix:" + unix_socket_)
+              << ": " << r.transport_error << "\n";
+    throw CliExit{kExitFailure};
+  }
+  nlohmann::json j = r.Json();
+  if (r.status >= 200 && r.status < 300) return j;
+  std::string msg = j.is_object() && j.contains("error") ? j["error"].get<std::string>() : r.body;
+  std::cerr << "reactor: " << msg << "\n";
+  if (j.is_object() && j.contains("details") && j["details"].is_object() && j["details"].contains("errors")) {
+    for (const auto& e : j["details"]["errors"]) std::cerr << "  " << e.get<std::string>() << "\n";
+  }
+  if (r.status == 401 && !token_error_.empty()) std::cerr << "reactor: " << token_error_ << "\n";
+  throw CliExit{(r.status == 400 || r.status == 404 || r.status == 409) ? kExitBadInput : kExitFailure};
+}
+
+std::string UrlEncode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace reactor::cli

@@ -1,0 +1,48 @@
+// The CLI's side of the REST API: one blocking request at a time over TCP or
+// a unix socket, with the bearer token.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "agent/cli/commands.h"
+
+namespace reactor::cli {
+
+struct ApiResponse {
+  long status = 0;          // HTTP status; 0 when the request did not complete
+  std::string body;
+  std::string transport_error;  // set when status == 0
+  /// The body as JSON, or a null json when it is not JSON.
+  nlohmann::json Json() const;
+};
+
+class ApiClient {
+ public:
+  /// Resolves the address and token from `opts`, the environment
+  /// (REACTOR_API, REACTOR_TOKEN) and the installed defaults.
+  explicit ApiClient(const GlobalOptions& opts);
+
+  ApiResponse Get(const std::string& path) const;
+  ApiResponse Delete(const std::string& path) const;
+  ApiResponse Put(const std::string& path, const std::string& body, const std::string& content_type) const;
+  ApiResponse Post(const std::string& path, const std::string& body, const std::string& content_type) const;
+
+  /// Sends the request and, on any failure, prints the error to stderr and
+  /// throws CliExit (2 for 400/404/409, 1 otherwise). Returns the JSON body.
+  nlohmann::json Call(const std::string& method, const std::string& path, const std::string& body = "",
+                      const std::string& content_type = "application/json") const;
+
+ private:
+  ApiResponse Request(const std::string& method, const std::string& path, const std::string& body,
+                      const std::string& content_type) const;
+  std::string base_url_;     // http://127.0.0.1:7070 (for unix sockets: http://localhost)
+  std::string unix_socket_;  // set for unix:/path
+  std::string token_;
+  std::string token_error_;  // why no token could be read, reported on 401
+};
+
+/// Percent-encodes a path segment.
+std::string UrlEncode(const std::string& s);
+
+}  // namespace reactor::cli

@@ -1,0 +1,30 @@
+// The kernel's TCP socket table (/proc/net/tcp and tcp6): listening ports for
+// the port-in-use check, and ESTABLISHED connections to a backend for the
+// `active` metric and for draining.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace reactor {
+
+struct TcpSocket {
+  std::string local_ip;   // dotted quad, or the IPv6 text form
+  int local_port = 0;
+  std::string remote_ip;
+  int remote_port = 0;
+  int state = 0;          // kernel TCP state: 1 ESTABLISHED, 10 LISTEN
+};
+
+constexpr int kTcpEstablished = 1;
+constexpr int kTcpListen = 10;
+
+/// Parses the text of a /proc/net/tcp or tcp6 file; malformed lines are skipped.
+std::vector<TcpSocket> ParseProcNetTcp(const std::string& text);
+/// Reads both files from `proc_dir` (default /proc/net).
+std::vector<TcpSocket> ReadTcpTable(const std::string& proc_dir = "/proc/net");
+/// Number of ESTABLISHED sockets whose remote end is `address` ("ip:port").
+int CountEstablishedTo(const std::vector<TcpSocket>& table, const std::string& address);
+
+}  // namespace reactor
