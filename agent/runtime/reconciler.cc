@@ -1,0 +1,590 @@
+#include "agent/runtime/reconciler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "agent/cloud/static_cloud.h"
+#include "agent/common/units.h"
+#include "agent/store/keys.h"
+
+namespace reactor {
+
+ScalingPolicy::Decision MinMaxPolicy::Decide(const EndpointConfig& cfg, int current,
+                                             const std::vector<std::string>&) {
+  Decision d;
+  d.range_min = cfg.scaling.min_instances;
+  d.range_max = cfg.scaling.max_instances;
+  d.target = std::clamp(current, cfg.scaling.min_instances, cfg.scaling.max_instances);
+  return d;
+}
+
+// Everything one round knows about one endpoint.
+struct Reconciler::EndpointRound {
+  const EndpointRecord* record = nullptr;  // null for instances whose endpoint is gone
+  std::string name;
+  std::vector<InstanceRecord> instances;
+  Cloud* cloud = nullptr;
+  EndpointStatus status;
+};
+
+Reconciler::Reconciler(ReconcilerOptions options, Store& store, EventLog& events, NginxController& nginx,
+                       HealthChecker& health, std::map<CloudKind, Cloud*> clouds, ScalingPolicy& policy,
+                       Clock& clock, std::function<int(const std::string&)> active_connections)
+    : options_(std::move(options)),
+      store_(store),
+      events_(events),
+      nginx_(nginx),
+      health_(health),
+      clouds_(std::move(clouds)),
+      policy_(policy),
+      clock_(clock),
+      active_connections_(std::move(active_connections)),
+      registry_(store, nullptr),
+      instances_(store) {
+  stop_thread_ = std::thread([this] { StopWorker(); });
+}
+
+Reconciler::~Reconciler() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_worker_exit_ = true;
+  }
+  stop_cv_.notify_all();
+  stop_thread_.join();
+}
+
+void Reconciler::StopWorker() {
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  while (true) {
+    stop_cv_.wait(lock, [this] { return stop_worker_exit_ || !stop_queue_.empty(); });
+    // On exit, finish what was queued: an instance taken out of service must
+    // not be left running without a record.
+    if (stop_queue_.empty()) return;
+    auto [cloud, id] = stop_queue_.front();
+    stop_queue_.erase(stop_queue_.begin());
+    lock.unlock();
+    Status st = cloud->Stop(id, options_.stop_grace);
+    if (!st.ok()) spdlog::warn("stopping instance {}: {}", id, st.ToString());
+    lock.lock();
+    stopping_.erase(id);
+  }
+}
+
+void Reconciler::StopAsync(Cloud* cloud, const std::string& id) {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (!stopping_.insert(id).second) return;
+  stop_queue_.emplace_back(cloud, id);
+  stop_cv_.notify_all();
+}
+
+std::string Reconciler::NewInstanceId(const std::string& endpoint) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%08" PRIx64, static_cast<uint64_t>((rng() ^ ++id_counter_) & 0xffffffffu));
+  // Instance ids are key segments and file names: the endpoint name is
+  // [a-z0-9_-] already, and the suffix is hex.
+  return endpoint + "-" + suffix;
+}
+
+void Reconciler::Transition(InstanceRecord& r, InstanceState to, const std::string& reason) {
+  std::string from = InstanceStateName(r.state);
+  r.state = to;
+  r.state_since_ms = clock_.WallMillis();
+  r.reason = reason;
+  Status st = instances_.Put(r);
+  if (!st.ok()) spdlog::warn("instance {}: cannot record state: {}", r.id, st.ToString());
+  events_.Record(r.endpoint, "instance",
+                 r.id + " (" + (r.address.empty() ? "no address" : r.address) + ") " + from + " → " +
+                     InstanceStateName(to) + ": " + reason);
+}
+
+// Takes an instance out of existence: its record goes, its process or
+// container is stopped in the background.
+void Reconciler::Retire(InstanceRecord& r, const std::string& why) {
+  Status st = instances_.Remove(r.endpoint, r.id);
+  if (!st.ok()) spdlog::warn("instance {}: cannot remove record: {}", r.id, st.ToString());
+  if (r.cloud != "static") {
+    for (auto& [kind, cloud] : clouds_) {
+      if (r.cloud == cloud->Name()) StopAsync(cloud, r.id);
+    }
+  }
+  events_.Record(r.endpoint, "remove", r.id + " removed: " + why);
+}
+
+Status Reconciler::RunOnce() {
+  auto endpoints = registry_.List();
+  if (!endpoints.ok()) return endpoints.status();
+  auto all_instances = instances_.ListAll();
+  if (!all_instances.ok()) return all_instances.status();
+
+  cloud_view_.clear();
+  for (auto& [kind, cloud] : clouds_) {
+    if (kind == CloudKind::kStatic) continue;
+    auto listed = cloud->List(options_.manager);
+    if (!listed.ok()) {
+      events_.Record("", "error", std::string(cloud->Name()) + " cloud: " + listed.status().ToString());
+      continue;
+    }
+    auto& view = cloud_view_[cloud->Name()];
+    for (auto& info : *listed) view[info.instance_id] = info;
+  }
+  health_view_ = health_.Snapshot();
+
+  std::map<std::string, EndpointRound> rounds;
+  for (const auto& rec : *endpoints) {
+    EndpointRound& round = rounds[rec.name];
+    round.record = &rec;
+    round.name = rec.name;
+    auto it = clouds_.find(rec.config.cloud);
+    round.cloud = it == clouds_.end() ? nullptr : it->second;
+  }
+  for (auto& inst : *all_instances) {
+    if (inst.manager != options_.manager && inst.cloud != "static") continue;  // another host's
+    EndpointRound& round = rounds[inst.endpoint];
+    round.name = inst.endpoint;
+    round.instances.push_back(inst);
+  }
+
+  slots_used_ = 0;
+  for (const auto& inst : *all_instances) {
+    if (inst.manager == options_.manager) slots_used_ += inst.slots;
+  }
+
+  std::set<std::string> known_ids;
+  std::vector<HealthTarget> targets;
+  std::map<std::string, EndpointStatus> statuses;
+  std::vector<EndpointRecord> served;
+  for (auto& [name, round] : rounds) {
+    ReconcileEndpoint(round);
+    for (const auto& r : round.instances) {
+      known_ids.insert(r.id);
+      if (!round.record || r.address.empty()) continue;
+      if (r.state != InstanceState::kStarting && r.state != InstanceState::kActive &&
+          !(r.state == InstanceState::kErrored && r.cloud == "static")) {
+        continue;
+      }
+      const HealthConfig& h = round.record->config.health;
+      HealthTarget t;
+      t.id = r.id;
+      t.endpoint = name;
+      t.address = r.address;
+      t.path = h.path;
+      t.interval = h.interval;
+      t.timeout = h.timeout;
+      t.rise = h.rise;
+      t.fall = h.fall;
+      t.initially_healthy = r.state == InstanceState::kActive;
+      targets.push_back(std::move(t));
+    }
+    if (round.record) {
+      statuses[name] = round.status;
+      served.push_back(*round.record);
+    }
+  }
+  health_.SetTargets(targets);
+  StopStrays(known_ids);
+  PushNginx(served);
+  PublishManager();
+  for (const auto& rec : served) {
+    Status st = events_.Trim(rec.name);
+    if (!st.ok()) spdlog::warn("event log trim {}: {}", rec.name, st.ToString());
+  }
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status_ = std::move(statuses);
+  }
+  return Status::Ok();
+}
+
+void Reconciler::ReconcileEndpoint(EndpointRound& round) {
+  if (round.record == nullptr) {
+    // Instances of an endpoint that no longer exists (its record vanished
+    // while the agent was down): take them out.
+    for (auto& r : round.instances) Retire(r, "its endpoint no longer exists");
+    round.instances.clear();
+    pushed_members_.erase(round.name);
+    return;
+  }
+  const EndpointRecord& rec = *round.record;
+  round.status.name = rec.name;
+  round.status.state = EndpointStateName(rec.state);
+  if (rec.config.cloud == CloudKind::kStatic) {
+    ReconcileStatic(round);
+  }
+  CheckInstances(round);
+  Scale(round);
+  FinishDraining(round);
+
+  for (const auto& r : round.instances) {
+    if (r.state == InstanceState::kStarting) round.status.instances++;
+    if (r.state == InstanceState::kActive) {
+      round.status.instances++;
+      round.status.healthy++;
+    }
+    if (r.state == InstanceState::kDraining) round.status.draining++;
+  }
+  round.status.last_decision = last_decision_[rec.name];
+
+  if (rec.state == EndpointState::kDeleting && round.instances.empty()) {
+    Status st = registry_.Remove(rec.name);
+    if (st.ok()) {
+      events_.Record(rec.name, "unmanage", "every instance is gone; endpoint removed");
+      st = events_.Remove(rec.name);
+      backoff_.erase(rec.name);
+      last_decision_.erase(rec.name);
+    }
+    if (!st.ok()) spdlog::warn("removing endpoint {}: {}", rec.name, st.ToString());
+  }
+}
+
+void Reconciler::ReconcileStatic(EndpointRound& round) {
+  const EndpointConfig& cfg = round.record->config;
+  bool serving = round.record->state != EndpointState::kStopped && round.record->state != EndpointState::kDeleting;
+  std::map<std::string, InstanceInfo> wanted;
+  if (serving) {
+    for (auto& info : StaticInstances(cfg)) wanted[info.instance_id] = info;
+  }
+  std::vector<InstanceRecord> kept;
+  for (auto& r : round.instances) {
+    if (wanted.count(r.id)) {
+      wanted.erase(r.id);
+      kept.push_back(r);
+    } else {
+      Status st = instances_.Remove(r.endpoint, r.id);
+      if (!st.ok()) spdlog::warn("instance {}: {}", r.id, st.ToString());
+      events_.Record(r.endpoint, "remove", r.id + " (" + r.address + ") is no longer a static instance");
+    }
+  }
+  for (auto& [id, info] : wanted) {
+    InstanceRecord r;
+    r.id = id;
+    r.endpoint = cfg.name;
+    r.address = info.address;
+    r.cloud = "static";
+    r.manager = options_.manager;
+    r.created_ms = clock_.WallMillis();
+    r.state_since_ms = r.created_ms;
+    r.reason = "static instance";
+    Status st = instances_.Put(r);
+    if (!st.ok()) continue;
+    events_.Record(cfg.name, "instance", r.id + " (" + r.address + ") added: static instance, waiting for health");
+    kept.push_back(r);
+  }
+  round.instances = std::move(kept);
+}
+
+void Reconciler::CheckInstances(EndpointRound& round) {
+  const EndpointConfig& cfg = round.record->config;
+  const int64_t now_ms = clock_.WallMillis();
+  std::vector<InstanceRecord> kept;
+  for (auto& r : round.instances) {
+    bool is_static = r.cloud == "static";
+    // Did the process or container go away?
+    if (!is_static && r.state != InstanceState::kDraining && !r.address.empty()) {
+      auto& view = cloud_view_[r.cloud];
+      auto it = view.find(r.id);
+      bool listed = cloud_view_.count(r.cloud) > 0;
+      if (listed && (it == view.end() || !it->second.running)) {
+        std::string why = it == view.end() ? "its " + r.cloud + " instance is gone"
+                                           : "exited" + (it->second.exit_code >= 0
+                                                             ? " with code " + std::to_string(it->second.exit_code)
+                                                             : std::string()) +
+                                                 (it->second.detail.empty() ? "" : " (" + it->second.detail + ")");
+        Transition(r, InstanceState::kErrored, why);
+        Retire(r, why + "; it will be replaced");
+        continue;
+      }
+    }
+    auto h = health_view_.find(r.id);
+    const HealthReport* report = h == health_view_.end() ? nullptr : &h->second;
+    switch (r.state) {
+      case InstanceState::kStarting:
+        if (report && report->state == HealthState::kHealthy) {
+          Transition(r, InstanceState::kActive,
+                     "passed " + std::to_string(report->consecutive_successes) + " health check(s) (" +
+                         report->last_result + "); taking traffic");
+        } else if (!is_static && now_ms - r.state_since_ms > options_.start_timeout.count()) {
+          std::string why = "did not pass a health check within " + FormatDuration(options_.start_timeout) +
+                            (report && !report->last_result.empty() ? " (last: " + report->last_result + ")" : "");
+          Transition(r, InstanceState::kErrored, why);
+          Retire(r, why + "; it will be replaced");
+          continue;
+        }
+        break;
+      case InstanceState::kActive:
+        if (report && report->state == HealthState::kUnhealthy) {
+          std::string why = "failed " + std::to_string(report->consecutive_failures) + " health check(s) (" +
+                            report->last_result + ")";
+          if (is_static) {
+            Transition(r, InstanceState::kErrored, why + "; out of the upstream until it recovers");
+          } else {
+            Transition(r, InstanceState::kErrored, why);
+            Retire(r, why + "; it will be replaced");
+            continue;
+          }
+        }
+        break;
+      case InstanceState::kErrored:
+        // Only static instances stay errored; they rejoin when healthy again.
+        if (is_static && report && report->state == HealthState::kHealthy) {
+          Transition(r, InstanceState::kActive, "recovered (" + report->last_result + "); back in the upstream");
+        } else if (!is_static) {
+          Retire(r, "errored: " + r.reason);
+          continue;
+        }
+        break;
+      case InstanceState::kDraining:
+        break;
+    }
+    kept.push_back(r);
+  }
+  round.instances = std::move(kept);
+  (void)cfg;
+}
+
+void Reconciler::Scale(EndpointRound& round) {
+  const EndpointRecord& rec = *round.record;
+  const EndpointConfig& cfg = rec.config;
+  if (cfg.cloud == CloudKind::kStatic) {
+    round.status.target = static_cast<int>(cfg.static_instances.size());
+    return;
+  }
+  int live = 0;
+  std::vector<std::string> active;
+  for (const auto& r : round.instances) {
+    if (r.state == InstanceState::kStarting || r.state == InstanceState::kActive) live++;
+    if (r.state == InstanceState::kActive) active.push_back(r.address);
+  }
+  int target = live;
+  switch (rec.state) {
+    case EndpointState::kStopped:
+    case EndpointState::kDeleting:
+      target = 0;
+      round.status.range_min = 0;
+      round.status.range_max = 0;
+      break;
+    case EndpointState::kPaused: {
+      // Paused: hold the count, but keep it inside [min, max] so failed
+      // instances are still replaced.
+      target = std::max(live, cfg.scaling.min_instances);
+      round.status.range_min = cfg.scaling.min_instances;
+      round.status.range_max = cfg.scaling.max_instances;
+      break;
+    }
+    case EndpointState::kRunning: {
+      ScalingPolicy::Decision d = policy_.Decide(cfg, live, active);
+      target = d.target;
+      round.status.range_min = d.range_min;
+      round.status.range_max = d.range_max;
+      round.status.has_range = d.has_range;
+      if (!d.explanation.empty()) last_decision_[rec.name] = d.explanation;
+      break;
+    }
+  }
+  round.status.target = target;
+  if (live < target) {
+    Launch(round, std::min(target - live, cfg.scaling.ramp_limit));
+  } else if (live > target) {
+    bool all_at_once = rec.state == EndpointState::kStopped || rec.state == EndpointState::kDeleting;
+    int n = all_at_once ? live - target : std::min(live - target, cfg.scaling.ramp_limit);
+    Drain(round, n, all_at_once ? std::string("endpoint ") + EndpointStateName(rec.state)
+                                : "scaling down to " + std::to_string(target));
+  }
+}
+
+void Reconciler::Launch(EndpointRound& round, int count) {
+  const EndpointConfig& cfg = round.record->config;
+  if (round.cloud == nullptr) {
+    round.status.problem = std::string("no ") + CloudKindName(cfg.cloud) + " cloud on this host";
+    return;
+  }
+  Backoff& bo = backoff_[cfg.name];
+  if (bo.failures > 0 && clock_.Now() < bo.next_try) {
+    round.status.problem = "launches backing off after " + std::to_string(bo.failures) +
+                           " failure(s): " + bo.last_error;
+    return;
+  }
+  for (int i = 0; i < count; ++i) {
+    int cost = cfg.Slots();
+    if (slots_used_ + cost > options_.slots) {
+      std::string why = "no free slots: " + std::to_string(slots_used_) + " of " + std::to_string(options_.slots) +
+                        " used, an instance needs " + std::to_string(cost);
+      if (round.status.problem != why) events_.Record(cfg.name, "slots", why + "; waiting");
+      round.status.problem = why;
+      return;
+    }
+    InstanceRecord r;
+    r.id = NewInstanceId(cfg.name);
+    r.endpoint = cfg.name;
+    r.manager = options_.manager;
+    r.cloud = round.cloud->Name();
+    r.slots = cost;
+    r.created_ms = clock_.WallMillis();
+    r.state_since_ms = r.created_ms;
+    r.reason = "launching";
+    // The record goes first: if the agent dies mid-launch, the next round
+    // finds a record without a running instance and cleans both up.
+    Status st = instances_.Put(r);
+    if (!st.ok()) {
+      round.status.problem = "cannot record instance: " + st.ToString();
+      return;
+    }
+    LaunchRequest req;
+    req.instance_id = r.id;
+    req.manager = options_.manager;
+    req.endpoint = &cfg;
+    auto info = round.cloud->Launch(req);
+    if (!info.ok()) {
+      (void)instances_.Remove(r.endpoint, r.id);
+      bo.failures++;
+      int64_t delay = std::min<int64_t>(60000, 1000LL << std::min(bo.failures - 1, 6));
+      bo.next_try = clock_.Now() + Duration(delay);
+      bo.last_error = info.status().message();
+      events_.Record(cfg.name, "launch",
+                     "launch failed: " + info.status().message() + "; retrying in " + FormatDuration(Duration(delay)));
+      round.status.problem = "launch failed: " + bo.last_error;
+      return;
+    }
+    bo = Backoff{};
+    r.address = info->address;
+    r.reason = "launched, waiting for health";
+    st = instances_.Put(r);
+    if (!st.ok()) spdlog::warn("instance {}: {}", r.id, st.ToString());
+    slots_used_ += cost;
+    events_.Record(cfg.name, "launch", r.id + " launched at " + r.address + " (" + info->detail + ")");
+    round.instances.push_back(r);
+  }
+}
+
+void Reconciler::Drain(EndpointRound& round, int count, const std::string& why) {
+  // Starting instances go first (they serve nothing yet), then the newest
+  // active ones.
+  std::vector<InstanceRecord*> order;
+  for (auto& r : round.instances) {
+    if (r.state == InstanceState::kStarting) order.push_back(&r);
+  }
+  std::vector<InstanceRecord*> active;
+  for (auto& r : round.instances) {
+    if (r.state == InstanceState::kActive) active.push_back(&r);
+  }
+  std::sort(active.begin(), active.end(),
+            [](const InstanceRecord* a, const InstanceRecord* b) { return a->created_ms > b->created_ms; });
+  order.insert(order.end(), active.begin(), active.end());
+  for (int i = 0; i < count && i < static_cast<int>(order.size()); ++i) {
+    Transition(*order[i], InstanceState::kDraining, why + "; out of the upstream, waiting for open connections");
+  }
+}
+
+void Reconciler::FinishDraining(EndpointRound& round) {
+  const EndpointConfig& cfg = round.record->config;
+  const int64_t now_ms = clock_.WallMillis();
+  std::vector<InstanceRecord> kept;
+  for (auto& r : round.instances) {
+    if (r.state != InstanceState::kDraining) {
+      kept.push_back(r);
+      continue;
+    }
+    int64_t drained_for = now_ms - r.state_since_ms;
+    if (drained_for < options_.min_drain.count()) {
+      kept.push_back(r);
+      continue;
+    }
+    int open = r.address.empty() ? 0 : active_connections_(r.address);
+    if (open == 0) {
+      Retire(r, "drained: no open connections after " + FormatDuration(Duration(drained_for)));
+    } else if (drained_for >= cfg.scaling.drain_timeout.count()) {
+      Retire(r, "drain_timeout " + FormatDuration(cfg.scaling.drain_timeout) + " passed with " +
+                    std::to_string(open) + " open connection(s)");
+    } else {
+      kept.push_back(r);
+    }
+  }
+  round.instances = std::move(kept);
+}
+
+void Reconciler::StopStrays(const std::set<std::string>& known_ids) {
+  for (auto& [kind, cloud] : clouds_) {
+    auto view = cloud_view_.find(cloud->Name());
+    if (view == cloud_view_.end()) continue;
+    for (auto& [id, info] : view->second) {
+      if (known_ids.count(id)) continue;
+      {
+        std::lock_guard<std::mutex> lock(stop_mu_);
+        if (stopping_.count(id)) continue;
+      }
+      events_.Record(info.endpoint, "remove",
+                     id + " (" + info.address + ") has no instance record: stopping the stray");
+      StopAsync(cloud, id);
+    }
+  }
+}
+
+void Reconciler::PushNginx(const std::vector<EndpointRecord>& endpoints) {
+  std::vector<EndpointConfig> sites;
+  for (const auto& rec : endpoints) sites.push_back(rec.config);
+  Status st = nginx_.ApplySites(sites);
+  if (!st.ok()) spdlog::warn("nginx: {}", st.ToString());
+
+  std::set<std::string> names;
+  for (const auto& rec : endpoints) {
+    names.insert(rec.name);
+    std::vector<Member> members;
+    auto list = instances_.List(rec.name);
+    if (!list.ok()) continue;
+    for (const auto& r : *list) {
+      if (r.state == InstanceState::kActive && !r.address.empty()) {
+        members.push_back({r.address, rec.config.weight});
+      }
+    }
+    auto it = pushed_members_.find(rec.name);
+    if (it != pushed_members_.end() && it->second == members) continue;
+    st = nginx_.SetMembers(rec.name, members);
+    if (st.ok()) {
+      pushed_members_[rec.name] = members;
+    } else {
+      events_.Record(rec.name, "nginx", "cannot update upstream members: " + st.ToString());
+    }
+  }
+  for (auto it = pushed_members_.begin(); it != pushed_members_.end();) {
+    it = names.count(it->first) ? std::next(it) : pushed_members_.erase(it);
+  }
+  st = nginx_.Flush();
+  if (!st.ok()) spdlog::warn("nginx flush: {}", st.ToString());
+}
+
+void Reconciler::ForgetPushedMembers() { pushed_members_.clear(); }
+
+void Reconciler::PublishManager() {
+  nlohmann::json drivers = nlohmann::json::array();
+  for (auto& [kind, cloud] : clouds_) drivers.push_back(cloud->Name());
+  nlohmann::json j = {{"name", options_.manager},
+                      {"address", options_.api_address},
+                      {"slots", options_.slots},
+                      {"slots_used", slots_used_},
+                      {"drivers", drivers}};
+  std::string value = j.dump();
+  if (value == last_manager_record_) return;
+  if (store_.Put(ManagerKey(options_.manager), value).ok()) last_manager_record_ = value;
+}
+
+std::optional<EndpointStatus> Reconciler::GetStatus(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  auto it = status_.find(name);
+  if (it == status_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<EndpointStatus> Reconciler::AllStatus() const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  std::vector<EndpointStatus> out;
+  for (const auto& [name, st] : status_) out.push_back(st);
+  return out;
+}
+
+int Reconciler::SlotsUsed() const { return slots_used_; }
+
+}  // namespace reactor
