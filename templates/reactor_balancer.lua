@@ -1,0 +1,267 @@
+-- reactor.balancer: live upstream membership for reactor-agent (SPEC.md §7).
+--
+-- The agent renders this file into init_by_lua_block (so it is tested by
+-- `nginx -t` and swapped atomically with the config that uses it) and
+-- registers it as package.loaded["reactor.balancer"].
+--
+-- Shared dict `reactor_members`:
+--   "m:<endpoint>" -> member list, "host:port=weight host:port=weight ..."
+--   "v:<endpoint>" -> version of that list (bumped on every change)
+-- Each worker caches the parsed list per endpoint and re-parses it only when
+-- the version changes.
+--
+-- Balance modes (per worker; workers do not share balancer state):
+--   round_robin  smooth weighted round robin (nginx's own algorithm).
+--   least_conn   fewest requests in flight *in this worker*, divided by
+--                weight; ties broken round robin. In-flight counts are
+--                taken in the balancer phase and released in the log phase.
+--   ip_hash      crc32(remote_addr) over the weight-expanded list.
+-- A failed try (proxy_next_upstream error timeout) is retried once on a
+-- different member when there is one.
+local M = {}
+
+local DICT = "reactor_members"
+local NAME_RE = "^[a-z0-9][a-z0-9_-]*$"
+
+local cache = {}    -- endpoint -> { version, peers = { {addr, host, port, weight, current} }, next }
+local inflight = {} -- "host:port" -> requests in flight in this worker
+
+-- Parses "host:port=weight ..." into peers; nil, err on a malformed token.
+local function parse(list)
+  local peers = {}
+  for tok in string.gmatch(list, "%S+") do
+    local host, port, weight = string.match(tok, "^(.+):(%d+)=(%d+)$")
+    if not host then
+      return nil, "malformed member " .. tok
+    end
+    local v6 = string.match(host, "^%[([0-9a-fA-F:.]+)%]$")
+    if v6 then
+      host = v6
+    elseif not string.match(host, "^[0-9a-zA-Z.-]+$") then
+      return nil, "malformed host in " .. tok
+    end
+    port, weight = tonumber(port), tonumber(weight)
+    if port < 1 or port > 65535 or weight < 1 then
+      return nil, "bad port or weight in " .. tok
+    end
+    peers[#peers + 1] = { addr = host .. ":" .. port, host = host, port = port,
+                          weight = weight, current = 0 }
+  end
+  return peers
+end
+
+local function entry(name)
+  local dict = ngx.shared[DICT]
+  local version = dict:get("v:" .. name)
+  if not version then
+    return nil
+  end
+  local c = cache[name]
+  if c and c.version == version then
+    return c
+  end
+  local peers, err = parse(dict:get("m:" .. name) or "")
+  if not peers then
+    ngx.log(ngx.ERR, "reactor: endpoint ", name, ": ", err)
+    peers = {}
+  end
+  local total = 0
+  for _, p in ipairs(peers) do
+    total = total + p.weight
+  end
+  c = { version = version, peers = peers, total = total, next = 1 }
+  cache[name] = c
+  return c
+end
+
+--- True iff the endpoint has at least one member.
+function M.has_members(name)
+  local c = entry(name)
+  return c ~= nil and #c.peers > 0
+end
+
+local function pick_round_robin(c, tried)
+  local best, total = nil, 0
+  for _, p in ipairs(c.peers) do
+    if not tried[p.addr] then
+      p.current = p.current + p.weight
+      total = total + p.weight
+      if best == nil or p.current > best.current then
+        best = p
+      end
+    end
+  end
+  if best then
+    best.current = best.current - total
+  end
+  return best
+end
+
+local function pick_least_conn(c, tried)
+  local n = #c.peers
+  local best, best_load = nil, nil
+  local start = c.next
+  for i = 0, n - 1 do
+    local p = c.peers[(start + i - 1) % n + 1]
+    if not tried[p.addr] then
+      local load = ((inflight[p.addr] or 0) + 1) / p.weight
+      if best == nil or load < best_load then
+        best, best_load = p, load
+      end
+    end
+  end
+  c.next = start % n + 1
+  return best
+end
+
+local function pick_ip_hash(c, tried)
+  local h = ngx.crc32_short(ngx.var.remote_addr or "") % c.total
+  local first
+  for i, p in ipairs(c.peers) do
+    if h < p.weight then
+      first = i
+      break
+    end
+    h = h - p.weight
+  end
+  local n = #c.peers
+  for i = 0, n - 1 do
+    local p = c.peers[(first + i - 1) % n + 1]
+    if not tried[p.addr] then
+      return p
+    end
+  end
+  return nil
+end
+
+local pickers = {
+  round_robin = pick_round_robin,
+  least_conn = pick_least_conn,
+  ip_hash = pick_ip_hash,
+}
+
+--- balancer_by_lua: chooses the peer for this try.
+function M.balance(name, mode)
+  local balancer = require("ngx.balancer")
+  local c = entry(name)
+  if not c or #c.peers == 0 then
+    ngx.log(ngx.ERR, "reactor: endpoint ", name, " has no members")
+    return ngx.exit(ngx.ERROR)
+  end
+  local ctx = ngx.ctx
+  local tried = ctx.reactor_tried
+  if tried == nil then
+    tried = {}
+    ctx.reactor_tried = tried
+    ctx.reactor_picked = {}
+    if #c.peers > 1 then
+      balancer.set_more_tries(1)
+    end
+  elseif #ctx.reactor_picked >= #c.peers then
+    -- Every member was tried; start over rather than fail outright.
+    tried = {}
+  end
+  local p = (pickers[mode] or pick_round_robin)(c, tried)
+  if not p then
+    p = c.peers[1]
+  end
+  tried[p.addr] = true
+  local picked = ctx.reactor_picked
+  picked[#picked + 1] = p.addr
+  inflight[p.addr] = (inflight[p.addr] or 0) + 1
+  local ok, err = balancer.set_current_peer(p.host, p.port)
+  if not ok then
+    ngx.log(ngx.ERR, "reactor: set_current_peer ", p.addr, ": ", err)
+    return ngx.exit(ngx.ERROR)
+  end
+end
+
+--- log_by_lua: releases the in-flight counts taken by balance().
+function M.release()
+  local picked = ngx.ctx.reactor_picked
+  if not picked then
+    return
+  end
+  for _, addr in ipairs(picked) do
+    local n = (inflight[addr] or 1) - 1
+    inflight[addr] = n > 0 and n or nil
+  end
+  ngx.ctx.reactor_picked = nil
+end
+
+local function store(name, list)
+  local peers, err = parse(list)
+  if not peers then
+    return false, err
+  end
+  local dict = ngx.shared[DICT]
+  local ok, serr = dict:set("m:" .. name, list)
+  if not ok then
+    return false, serr
+  end
+  local version, verr = dict:incr("version", 1, 0)
+  if not version then
+    return false, verr
+  end
+  ok, serr = dict:set("v:" .. name, version)
+  if not ok then
+    return false, serr
+  end
+  return true
+end
+
+--- content_by_lua of the control server: POST /members/<name> replaces the
+--- endpoint's list with the request body; GET returns it.
+function M.control(name)
+  if not string.match(name, NAME_RE) then
+    return ngx.exit(404)
+  end
+  local method = ngx.req.get_method()
+  if method == "GET" then
+    ngx.say(ngx.shared[DICT]:get("m:" .. name) or "")
+    return
+  end
+  if method ~= "POST" then
+    return ngx.exit(405)
+  end
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if not body then
+    local path = ngx.req.get_body_file()
+    if path then
+      local f = io.open(path, "rb")
+      if f then
+        body = f:read("*a")
+        f:close()
+      end
+    end
+  end
+  local ok, err = store(name, body or "")
+  if not ok then
+    ngx.status = 400
+    ngx.say(err)
+    return ngx.exit(400)
+  end
+  ngx.say("ok")
+end
+
+--- init_by_lua: loads the lists the agent persisted, one line per endpoint:
+--- "<name> host:port=weight ...". A missing file is not an error.
+function M.load_file(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return
+  end
+  for line in f:lines() do
+    local name, list = string.match(line, "^(%S+)%s*(.*)$")
+    if name and string.match(name, NAME_RE) then
+      local ok, err = store(name, list)
+      if not ok then
+        ngx.log(ngx.ERR, "reactor: ", path, ": endpoint ", name, ": ", err)
+      end
+    end
+  end
+  f:close()
+end
+
+return M
