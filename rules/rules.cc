@@ -1,2 +1,0 @@
-// Owned by the rules implementation; see rules.h.
-#include "rules/rules.h"
