@@ -1,0 +1,340 @@
+#include "agent/api/api_server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/endpoint/endpoint_parser.h"
+#include "agent/store/keys.h"
+
+namespace reactor {
+
+namespace {
+
+using nlohmann::json;
+
+// httplib's server speaks TCP only; this one also accepts a unix socket it
+// binds itself (svr_sock_ is the listening socket httplib accepts on).
+class UnixCapableServer : public httplib::Server {
+ public:
+  bool BindUnix(const std::string& path, std::string* error) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      *error = strerror(errno);
+      return false;
+    }
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(addr.sun_path)) {
+      ::close(fd);
+      *error = "socket path too long";
+      return false;
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    ::unlink(path.c_str());
+    mode_t old = ::umask(0077);  // the socket is for root and the CLI; the token still applies
+    int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::umask(old);
+    if (rc != 0 || ::listen(fd, SOMAXCONN) != 0) {
+      *error = strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    svr_sock_ = fd;
+    return true;
+  }
+};
+
+bool ConstantTimeEqual(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+void Reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void ReplyError(httplib::Response& res, const Status& st) {
+  res.status = HttpStatusFor(st);
+  res.set_content(ErrorBody(st), "application/json");
+}
+
+json RangeJson(const EndpointStatus& s) {
+  if (!s.has_range) return nullptr;
+  return json::array({s.range_min ? json(*s.range_min) : json(nullptr),
+                      s.range_max ? json(*s.range_max) : json(nullptr)});
+}
+
+json StatusJson(const EndpointRecord& rec, const std::optional<EndpointStatus>& st) {
+  json j = {{"name", rec.name},
+            {"state", EndpointStateName(rec.state)},
+            {"cloud", CloudKindName(rec.config.cloud)},
+            {"url", rec.config.url.scheme + "://" + rec.config.url.ListenKey() + rec.config.url.path},
+            {"instances", 0},
+            {"healthy", 0},
+            {"draining", 0},
+            {"target", nullptr},
+            {"range", nullptr},
+            {"last_decision", ""},
+            {"problem", ""}};
+  if (st) {
+    j["instances"] = st->instances;
+    j["healthy"] = st->healthy;
+    j["draining"] = st->draining;
+    j["target"] = st->target;
+    j["range"] = RangeJson(*st);
+    j["last_decision"] = st->last_decision;
+    j["problem"] = st->problem;
+  }
+  return j;
+}
+
+// Parses a JSON request body into an object, or fails with 400.
+bool BodyObject(const httplib::Request& req, httplib::Response& res, json* out) {
+  *out = json::parse(req.body, nullptr, false);
+  if (!out->is_object()) {
+    ReplyError(res, Status::InvalidArgument("request body must be a JSON object"));
+    return false;
+  }
+  return true;
+}
+
+std::string StringField(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+int HttpStatusFor(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kOk: return 200;
+    case Status::Code::kInvalidArgument: return 400;
+    case Status::Code::kUnauthenticated: return 401;
+    case Status::Code::kNotFound: return 404;
+    case Status::Code::kConflict: return 409;
+    case Status::Code::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+std::string ErrorBody(const Status& st) {
+  json errors = json::array();
+  std::string msg = st.message();
+  size_t start = 0;
+  while (start <= msg.size()) {
+    size_t nl = msg.find('\n', start);
+    std::string line = msg.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    if (!line.empty()) errors.push_back(line);
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  std::string first = errors.empty() ? st.ToString() : errors[0].get<std::string>();
+  if (errors.size() > 1) first = std::to_string(errors.size()) + " problems; the first: " + first;
+  return json{{"error", first}, {"details", {{"errors", errors}, {"code", HttpStatusFor(st)}}}}.dump();
+}
+
+ApiServer::ApiServer(ApiContext ctx) : ctx_(std::move(ctx)), server_(std::make_unique<UnixCapableServer>()) {}
+
+ApiServer::~ApiServer() { Stop(); }
+
+void ApiServer::Routes() {
+  httplib::Server& s = *server_;
+  ApiContext& c = ctx_;
+  s.set_pre_routing_handler([&c](const httplib::Request& req, httplib::Response& res) {
+    std::string auth = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (auth.rfind(prefix, 0) != 0 || !ConstantTimeEqual(auth.substr(prefix.size()), c.token)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      ReplyError(res, Status::Unauthenticated("missing or wrong bearer token"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unexpected error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    ReplyError(res, Status::Internal(what));
+  });
+  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) ReplyError(res, Status::NotFound("no such API path: " + req.method + " " + req.path));
+  });
+
+  s.Get("/v1/health", [&c](const httplib::Request&, httplib::Response& res) {
+    Reply(res, 200, {{"status", "ok"}, {"version", REACTOR_VERSION}, {"manager", c.manager}});
+  });
+
+  s.Get("/v1/endpoints", [&c](const httplib::Request&, httplib::Response& res) {
+    auto list = c.registry->List();
+    if (!list.ok()) return ReplyError(res, list.status());
+    json out = json::array();
+    for (const auto& rec : *list) out.push_back(StatusJson(rec, c.reconciler->GetStatus(rec.name)));
+    Reply(res, 200, {{"endpoints", out}});
+  });
+
+  const std::string ep = "/v1/endpoints/([^/]+)";
+  s.Put(ep, [&c](const httplib::Request& req, httplib::Response& res) {
+    std::string name = req.matches[1];
+    if (!IsValidEndpointName(name)) {
+      return ReplyError(res, Status::InvalidArgument("endpoint name '" + name +
+                                                     "' must match [a-z0-9][a-z0-9_-]{0,62}"));
+    }
+    auto created = c.registry->Put(name, req.body, "api");
+    if (!created.ok()) return ReplyError(res, created.status());
+    c.events->Record(name, "manage", *created ? "endpoint created" : "endpoint definition updated");
+    c.wake();
+    Reply(res, *created ? 201 : 200, {{"name", name}, {"created", *created}});
+  });
+  s.Get(ep, [&c](const httplib::Request& req, httplib::Response& res) {
+    auto rec = c.registry->Get(req.matches[1]);
+    if (!rec.ok()) return ReplyError(res, rec.status());
+    json sections = json::object();
+    for (const auto& [section, keys] : EndpointSections(rec->config)) {
+      json kv = json::object();
+      for (const auto& [k, v] : keys) kv[k] = v;
+      sections[section] = kv;
+    }
+    Reply(res, 200,
+          {{"name", rec->name},
+           {"state", EndpointStateName(rec->state)},
+           {"source", rec->source},
+           {"ini", rec->ini},
+           {"config", sections}});
+  });
+  s.Delete(ep, [&c](const httplib::Request& req, httplib::Response& res) {
+    std::string name = req.matches[1];
+    Status st = c.registry->SetState(name, EndpointState::kDeleting);
+    if (!st.ok()) return ReplyError(res, st);
+    c.events->Record(name, "unmanage", "endpoint unmanaged: draining its instances before removal");
+    c.wake();
+    Reply(res, 200, {{"name", name}, {"state", "deleting"}});
+  });
+  s.Put(ep + "/state", [&c](const httplib::Request& req, httplib::Response& res) {
+    json body;
+    if (!BodyObject(req, res, &body)) return;
+    std::string name = req.matches[1];
+    std::string want = StringField(body, "state");
+    auto state = ParseEndpointState(want);
+    if (!state.ok() || *state == EndpointState::kDeleting) {
+      return ReplyError(res, Status::InvalidArgument("state must be running, paused or stopped, not '" + want + "'"));
+    }
+    auto before = c.registry->Get(name);
+    if (!before.ok()) return ReplyError(res, before.status());
+    Status st = c.registry->SetState(name, *state);
+    if (!st.ok()) return ReplyError(res, st);
+    if (before->state != *state) {
+      c.events->Record(name, "state", std::string(EndpointStateName(before->state)) + " → " + want);
+    }
+    c.wake();
+    Reply(res, 200, {{"name", name}, {"state", want}});
+  });
+  s.Put(ep + "/config", [&c](const httplib::Request& req, httplib::Response& res) {
+    json body;
+    if (!BodyObject(req, res, &body)) return;
+    std::string name = req.matches[1];
+    std::string section = StringField(body, "section"), key = StringField(body, "key");
+    std::string value = StringField(body, "value");
+    Status st = c.registry->Set(name, section, key, value);
+    if (!st.ok()) return ReplyError(res, st);
+    c.events->Record(name, "config", "[" + section + "] " + key + " = " + value);
+    c.wake();
+    Reply(res, 200, {{"name", name}, {"section", section}, {"key", key}, {"value", value}});
+  });
+  s.Get(ep + "/status", [&c](const httplib::Request& req, httplib::Response& res) {
+    auto rec = c.registry->Get(req.matches[1]);
+    if (!rec.ok()) return ReplyError(res, rec.status());
+    Reply(res, 200, StatusJson(*rec, c.reconciler->GetStatus(rec->name)));
+  });
+  s.Get(ep + "/instances", [&c](const httplib::Request& req, httplib::Response& res) {
+    std::string name = req.matches[1];
+    auto rec = c.registry->Get(name);
+    if (!rec.ok()) return ReplyError(res, rec.status());
+    InstanceTable table(*c.store);
+    auto list = table.List(name);
+    if (!list.ok()) return ReplyError(res, list.status());
+    json out = json::array();
+    for (const auto& r : *list) {
+      out.push_back({{"id", r.id},
+                     {"address", r.address},
+                     {"state", InstanceStateName(r.state)},
+                     {"manager", r.manager},
+                     {"cloud", r.cloud},
+                     {"since_ms", r.state_since_ms},
+                     {"reason", r.reason}});
+    }
+    Reply(res, 200, out);
+  });
+  s.Get(ep + "/log", [&c](const httplib::Request& req, httplib::Response& res) {
+    std::string name = req.matches[1];
+    auto rec = c.registry->Get(name);
+    if (!rec.ok()) return ReplyError(res, rec.status());
+    uint64_t after = req.has_param("after") ? std::strtoull(req.get_param_value("after").c_str(), nullptr, 10) : 0;
+    int64_t wait_ms = req.has_param("wait") ? std::strtoll(req.get_param_value("wait").c_str(), nullptr, 10) : 0;
+    wait_ms = std::clamp<int64_t>(wait_ms, 0, 30000);
+    auto events = wait_ms > 0 ? c.events->Follow(name, after, Duration(wait_ms)) : c.events->Read(name, after);
+    if (!events.ok()) return ReplyError(res, events.status());
+    json out = json::array();
+    uint64_t next = after;
+    for (const auto& e : *events) {
+      out.push_back({{"seq", e.seq}, {"time_ms", e.time_ms}, {"kind", e.kind}, {"message", e.message}});
+      next = std::max(next, e.seq);
+    }
+    Reply(res, 200, {{"events", out}, {"next", next}});
+  });
+  s.Get("/v1/managers", [&c](const httplib::Request&, httplib::Response& res) {
+    auto kvs = c.store->GetPrefix(ManagerPrefix());
+    if (!kvs.ok()) return ReplyError(res, kvs.status());
+    json out = json::array();
+    for (const auto& kv : *kvs) {
+      auto j = json::parse(kv.value, nullptr, false);
+      if (j.is_object()) out.push_back(j);
+    }
+    Reply(res, 200, out);
+  });
+}
+
+Status ApiServer::Start(const std::string& listen, ApiRoutes* extra_routes) {
+  Routes();
+  if (extra_routes) extra_routes->Register(*server_);
+  server_->set_payload_max_length(1 << 20);
+  auto* srv = static_cast<UnixCapableServer*>(server_.get());
+  if (listen.rfind("unix:", 0) == 0) {
+    unix_path_ = listen.substr(5);
+    std::string error;
+    if (!srv->BindUnix(unix_path_, &error)) return Status::IOError("listen = " + listen, error);
+  } else {
+    auto colon = listen.rfind(':');
+    std::string host = listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    int port = std::atoi(listen.c_str() + colon + 1);
+    if (!srv->bind_to_port(host, port)) {
+      return Status::IOError("listen = " + listen, std::string("cannot bind: ") + strerror(errno));
+    }
+  }
+  thread_ = std::thread([srv] { srv->listen_after_bind(); });
+  return Status::Ok();
+}
+
+void ApiServer::Stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+  if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+  unix_path_.clear();
+}
+
+}  // namespace reactor

@@ -1,0 +1,66 @@
+// The REST API (SPEC.md §10): JSON under /v1, every request authenticated
+// with the bearer token (401 without it). Listens on host:port or a unix
+// socket. Handlers run on httplib's worker threads and reach the agent only
+// through the interfaces passed in.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "agent/common/status.h"
+#include "agent/endpoint/endpoint_registry.h"
+#include "agent/events/event_log.h"
+#include "agent/instances/instance_record.h"
+#include "agent/runtime/reconciler.h"
+#include "agent/store/store.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace reactor {
+
+/// Extension point for routes owned by other concepts (metrics).
+class ApiRoutes {
+ public:
+  virtual ~ApiRoutes() = default;
+  virtual void Register(httplib::Server& server) = 0;
+};
+
+struct ApiContext {
+  Store* store = nullptr;
+  EndpointRegistry* registry = nullptr;
+  EventLog* events = nullptr;
+  Reconciler* reconciler = nullptr;
+  std::string manager;
+  std::string token;
+  /// Called after every successful change, so the agent loop acts at once.
+  std::function<void()> wake;
+};
+
+class ApiServer {
+ public:
+  explicit ApiServer(ApiContext ctx);
+  ~ApiServer();
+
+  /// Binds `listen` ("host:port" or "unix:/path") and serves on a thread.
+  /// IOError naming the address if it cannot bind.
+  Status Start(const std::string& listen, ApiRoutes* extra_routes = nullptr);
+  void Stop();
+
+ private:
+  void Routes();
+  ApiContext ctx_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::string unix_path_;
+};
+
+/// HTTP status for a Status code: 400, 401, 404, 409, 503 or 500.
+int HttpStatusFor(const Status& st);
+/// {"error": first line, "details": {"errors": [every line]}}.
+std::string ErrorBody(const Status& st);
+
+}  // namespace reactor
