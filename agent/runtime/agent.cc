@@ -1,0 +1,244 @@
+#include "agent/runtime/agent.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "agent/cloud/process_cloud.h"
+#include "agent/cloud/static_cloud.h"
+#include "agent/endpoint/endpoint_parser.h"
+#include "agent/metrics/tcp_table.h"
+#include "agent/nginx/nginx_factory.h"
+
+namespace reactor {
+
+namespace fs = std::filesystem;
+
+Result<std::string> LoadOrCreateToken(const std::string& path) {
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string token = ss.str();
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    if (token.size() < 16) return Status::InvalidArgument("token_file " + path + ": token shorter than 16 characters");
+    return token;
+  }
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  unsigned char raw[32];
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  if (!urandom.read(reinterpret_cast<char*>(raw), sizeof raw)) {
+    return Status::IOError("/dev/urandom", "cannot read random bytes for the token");
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string token;
+  for (unsigned char c : raw) {
+    token += hex[c >> 4];
+    token += hex[c & 15];
+  }
+  // O_EXCL: never clobber a token another process wrote meanwhile.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("token_file " + path, strerror(errno));
+  std::string line = token + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::fchmod(fd, 0600);
+  ::close(fd);
+  if (!ok) return Status::IOError("token_file " + path, "short write");
+  return token;
+}
+
+Agent::Agent(AgentConfig config, std::string config_path)
+    : config_(std::move(config)), config_path_(std::move(config_path)), clock_(SystemClock::Get()) {}
+
+Agent::~Agent() {
+  if (api_) api_->Stop();
+  if (health_) health_->Stop();
+  reconciler_.reset();
+  if (nginx_) nginx_->Detach();
+}
+
+Status Agent::Start() {
+  auto token = LoadOrCreateToken(config_.token_file);
+  if (!token.ok()) return token.status();
+
+  std::string url = config_.state.ToString();
+  if (config_.state.kind == AgentConfig::State::Kind::kSqlite) {
+    std::error_code ec;
+    fs::create_directories(fs::path(config_.state.sqlite_path).parent_path(), ec);
+  }
+  auto store = OpenStore(url, clock_);
+  if (!store.ok()) return store.status().WithContext("state = " + url);
+  store_ = std::move(*store);
+  events_ = std::make_unique<EventLog>(*store_, clock_);
+
+  nginx_ = MakeNginxController(config_.nginx, *events_, clock_);
+  REACTOR_RETURN_IF_ERROR(nginx_->Start().WithContext("nginx"));
+
+  ProcessCloudSettings ps;
+  ps.state_dir = config_.state_dir + "/instances";
+  ps.log_dir = config_.process.log_dir;
+  ps.port_range = config_.process.port_range;
+  clouds_[CloudKind::kProcess] = std::make_unique<ProcessCloud>(ps, *events_, clock_);
+  clouds_[CloudKind::kStatic] = std::make_unique<StaticCloud>();
+
+  health_ = std::make_unique<HealthChecker>(clock_);
+  health_->Start();
+  policy_ = std::make_unique<MinMaxPolicy>();
+  std::map<CloudKind, Cloud*> clouds;
+  for (auto& [kind, cloud] : clouds_) clouds[kind] = cloud.get();
+  ReconcilerOptions opts;
+  opts.manager = config_.name;
+  opts.api_address = config_.listen.ToString();
+  opts.slots = config_.slots;
+  reconciler_ = std::make_unique<Reconciler>(opts, *store_, *events_, *nginx_, *health_, clouds, *policy_, clock_,
+                                             [](const std::string& address) {
+                                               return CountEstablishedTo(ReadTcpTable(), address);
+                                             });
+  probe_ = std::make_unique<ProcHostPortProbe>();
+  registry_ = std::make_unique<EndpointRegistry>(*store_, probe_.get());
+
+  ApiContext ctx;
+  ctx.store = store_.get();
+  ctx.registry = registry_.get();
+  ctx.events = events_.get();
+  ctx.reconciler = reconciler_.get();
+  ctx.manager = config_.name;
+  ctx.token = *token;
+  ctx.wake = [this] { Wake(); };
+  api_ = std::make_unique<ApiServer>(ctx);
+  REACTOR_RETURN_IF_ERROR(api_->Start(config_.listen.ToString()));
+  events_->Record("", "start", "agent " + config_.name + " started; API on " + config_.listen.ToString() +
+                                   ", state " + url + ", nginx prefix " + config_.nginx.prefix);
+  return Status::Ok();
+}
+
+void Agent::Wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_ = true;
+  cv_.notify_all();
+}
+
+void Agent::RequestStop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stop_ = true;
+  cv_.notify_all();
+}
+
+void Agent::RequestReload() {
+  std::lock_guard<std::mutex> lock(mu_);
+  reload_ = true;
+  cv_.notify_all();
+}
+
+void Agent::ReloadConfig() {
+  auto fresh = LoadAgentConfig(config_path_);
+  if (!fresh.ok()) {
+    events_->Record("", "config", "reload of " + config_path_ + " refused: " + fresh.status().message());
+    return;
+  }
+  std::vector<std::string> restart_needed;
+  if (fresh->listen.ToString() != config_.listen.ToString()) restart_needed.push_back("[agent] listen");
+  if (fresh->state.ToString() != config_.state.ToString()) restart_needed.push_back("[agent] state");
+  if (fresh->name != config_.name) restart_needed.push_back("[agent] name");
+  config_.interval = fresh->interval;
+  config_.endpoints_dir = fresh->endpoints_dir;
+  std::string msg = "reloaded " + config_path_;
+  if (fresh->slots != config_.slots) msg += "; slots needs a restart to change";
+  for (const auto& k : restart_needed) msg += "; " + k + " needs a restart to change";
+  events_->Record("", "config", msg);
+}
+
+// Declarative endpoints: each NAME.conf in endpoints_dir is managed as
+// endpoint NAME; a file that disappears unmanages its endpoint.
+void Agent::SyncEndpointsDir() {
+  if (config_.endpoints_dir.empty()) return;
+  std::error_code ec;
+  std::map<std::string, std::string> seen;
+  for (const auto& entry : fs::directory_iterator(config_.endpoints_dir, ec)) {
+    if (entry.path().extension() != ".conf" || !entry.is_regular_file()) continue;
+    std::string name = entry.path().stem().string();
+    std::string path = entry.path().string();
+    if (!IsValidEndpointName(name)) {
+      if (dir_files_[name] != "!badname") {
+        events_->Record("", "endpoints_dir", path + ": '" + name + "' is not a valid endpoint name; ignored");
+        dir_files_[name] = "!badname";
+      }
+      continue;
+    }
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    seen[name] = ss.str();
+  }
+  if (ec) {
+    events_->Record("", "endpoints_dir", "cannot read " + config_.endpoints_dir + ": " + ec.message());
+    return;
+  }
+  for (const auto& [name, text] : seen) {
+    if (dir_files_[name] == text) continue;
+    dir_files_[name] = text;
+    std::string source = "file:" + config_.endpoints_dir + "/" + name + ".conf";
+    auto existing = registry_->Get(name);
+    if (existing.ok() && existing->ini == text) continue;
+    auto r = registry_->Put(name, text, source);
+    if (r.ok()) {
+      events_->Record(name, "manage", std::string(*r ? "created" : "updated") + " from " + source);
+    } else {
+      events_->Record("", "endpoints_dir", source + " refused: " + r.status().message());
+    }
+  }
+  auto all = registry_->List();
+  if (!all.ok()) return;
+  for (const auto& rec : *all) {
+    if (rec.source.rfind("file:", 0) != 0 || seen.count(rec.name) || rec.state == EndpointState::kDeleting) continue;
+    if (registry_->SetState(rec.name, EndpointState::kDeleting).ok()) {
+      events_->Record(rec.name, "unmanage", rec.source + " was removed; draining before removal");
+    }
+    dir_files_.erase(rec.name);
+  }
+}
+
+void Agent::Run() {
+  TimePoint next_dir_sync{};
+  while (true) {
+    bool reload = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) break;
+      reload = reload_;
+      reload_ = false;
+    }
+    if (reload) {
+      ReloadConfig();
+      next_dir_sync = TimePoint{};
+    }
+    if (clock_.Now() >= next_dir_sync) {
+      SyncEndpointsDir();
+      next_dir_sync = clock_.Now() + Duration(5000);
+    }
+    Status st = nginx_->Supervise();
+    if (!st.ok()) spdlog::warn("nginx supervision: {}", st.ToString());
+    st = reconciler_->RunOnce();
+    if (!st.ok()) events_->Record("", "error", "reconcile round failed: " + st.ToString());
+
+    // Sleep until the next round: a full interval, or less while instances
+    // are starting or draining so their transitions are noticed promptly.
+    Duration wait = config_.interval;
+    for (const auto& s : reconciler_->AllStatus()) {
+      if (s.draining > 0 || s.healthy < s.instances) wait = std::min(wait, Duration(250));
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, wait, [this] { return stop_ || wake_ || reload_; });
+    wake_ = false;
+  }
+  events_->Record("", "stop", "agent stopping; nginx keeps serving");
+}
+
+}  // namespace reactor

@@ -1,0 +1,74 @@
+// reactor-agent's wiring: builds the real store, nginx controller, clouds,
+// health checker, reconciler and API server from an AgentConfig, and runs the
+// loop. main() only parses flags and signals.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "agent/api/api_server.h"
+#include "agent/cloud/cloud.h"
+#include "agent/common/agent_config.h"
+#include "agent/common/clock.h"
+#include "agent/endpoint/endpoint_registry.h"
+#include "agent/events/event_log.h"
+#include "agent/health/health_checker.h"
+#include "agent/nginx/nginx_controller.h"
+#include "agent/runtime/reconciler.h"
+#include "agent/store/store.h"
+
+namespace reactor {
+
+/// Reads the API token from `path`, creating it (0600, 32 random bytes as
+/// hex) when it does not exist. IOError naming the file on failure.
+Result<std::string> LoadOrCreateToken(const std::string& path);
+
+class Agent {
+ public:
+  Agent(AgentConfig config, std::string config_path);
+  ~Agent();
+
+  /// Opens the store, starts or adopts nginx, the health checker and the
+  /// API. Errors name what failed.
+  Status Start();
+  /// Runs rounds until RequestStop(). Thread: the caller's.
+  void Run();
+  /// Thread-safe; may be called from a signal-handling thread.
+  void RequestStop();
+  /// Re-reads the config file (SIGHUP): interval, slots and endpoints_dir
+  /// take effect; other keys need a restart and are reported as such.
+  void RequestReload();
+  /// Wakes the loop for an immediate round.
+  void Wake();
+
+ private:
+  void SyncEndpointsDir();
+  void ReloadConfig();
+
+  AgentConfig config_;
+  const std::string config_path_;
+  Clock& clock_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<NginxController> nginx_;
+  std::map<CloudKind, std::unique_ptr<Cloud>> clouds_;
+  std::unique_ptr<HealthChecker> health_;
+  std::unique_ptr<ScalingPolicy> policy_;
+  std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<EndpointRegistry> registry_;
+  std::unique_ptr<ProcHostPortProbe> probe_;
+  std::unique_ptr<ApiServer> api_;
+  std::map<std::string, std::string> dir_files_;  // endpoint name → file content last applied
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;           // protected by mu_
+  bool stop_ = false;           // protected by mu_
+  bool reload_ = false;         // protected by mu_
+};
+
+}  // namespace reactor
