@@ -1,5 +1,5 @@
 // An endpoint's configuration: the typed form of its INI file (SPEC.md §4).
-// Produced only by ParseEndpointConfig (endpoint_parser.h), so every value here
+// Produced only by ParseEndpointIni / SetEndpointKey (endpoint_parser.h), so every value here
 // has been validated: names, hosts, paths and file paths cannot inject nginx
 // directives or shell syntax.
 #pragma once
@@ -94,10 +94,18 @@ struct EndpointConfig {
   DockerConfig docker;
   LoadBalancerConfig lb;
 
+  /// TLS on the listen port: both ssl_certificate and ssl_key are set
+  /// (always so for an https url; an http url with both also gets TLS).
+  bool TlsEnabled() const { return !lb.ssl_certificate.empty() && !lb.ssl_key.empty(); }
+
   /// Slots one instance costs on its manager.
   int Slots() const {
     return cloud == CloudKind::kDocker ? docker.slots : cloud == CloudKind::kProcess ? process.slots : 0;
   }
 };
+
+/// Field-by-field equality (name included).
+bool operator==(const EndpointConfig& a, const EndpointConfig& b);
+inline bool operator!=(const EndpointConfig& a, const EndpointConfig& b) { return !(a == b); }
 
 }  // namespace reactor
