@@ -460,6 +460,12 @@ Result<InstanceInfo> ProcessCloud::Launch(const LaunchRequest& req) {
   if (!argv.ok()) return argv.status().WithContext("[cloud:process] command");
 
   bp::environment env = boost::this_process::environment();
+  // What belongs to the agent alone: systemd's notify/watchdog and socket
+  // activation hand-offs, and the CLI's credentials.
+  for (const char* own : {"NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID",
+                          "LISTEN_FDNAMES", "REACTOR_TOKEN"}) {
+    env.erase(own);
+  }
   std::string path_var;
   if (const char* p = ::getenv("PATH"); p != nullptr) path_var = p;
   for (const auto& [key, value] : pc.environment) {
@@ -615,7 +621,11 @@ Status ProcessCloud::Stop(const std::string& instance_id, Duration grace) {
       const int64_t budget = limit.count() / poll.count() + 1;  // bound even if the clock stands still
       for (int64_t i = 0;; ++i) {
         children.TryReap(pid, record.start_time, /*kill_remnants=*/false, nullptr);
-        if (!GroupAlive(pid)) return true;
+        if (!GroupAlive(pid)) {
+          // The leader may have turned zombie after the reap above.
+          children.TryReap(pid, record.start_time, /*kill_remnants=*/false, nullptr);
+          return true;
+        }
         if (i >= budget || clock_.Now() >= deadline) return false;
         std::this_thread::sleep_for(poll);
       }

@@ -217,15 +217,18 @@ TEST_F(ProcessCloudTest, LaunchedInstanceAnswersHttpOnItsPort) {
 
 TEST_F(ProcessCloudTest, EnvironmentAndNameExpansionReachTheProcess) {
   endpoint_.process.command =
-      "/bin/sh -c 'echo \"$NAME $PORT $ENDPOINT $GREETING ${NAME}\" > env.out; " + HttpServerShellTail() + "'";
+      "/bin/sh -c 'echo \"$NAME $PORT $ENDPOINT $GREETING ${NAME} ${NOTIFY_SOCKET:-none}\" > env.out; " +
+      HttpServerShellTail() + "'";
   endpoint_.process.environment = {{"GREETING", "hello-${NAME}-${PORT}"}};
+  ::setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);  // the agent's, not the application's
   auto info = Launch("web-7");
+  ::unsetenv("NOTIFY_SOCKET");
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   const int port = PortOf(*info);
   const std::string out_file = work_dir_ + "/env.out";
   ASSERT_TRUE(WaitFor([&] { return ReadFile(out_file).find('\n') != std::string::npos; }));
   const std::string p = std::to_string(port);
-  EXPECT_EQ(ReadFile(out_file), "web-7 " + p + " web hello-web-7-" + p + " web-7\n");
+  EXPECT_EQ(ReadFile(out_file), "web-7 " + p + " web hello-web-7-" + p + " web-7 none\n");
   EXPECT_TRUE(WaitFor([&] { return HttpStatusLine(port).rfind("HTTP/", 0) == 0; }));
 }
 
