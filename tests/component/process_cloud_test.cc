@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -335,6 +336,44 @@ TEST_F(ProcessCloudTest, AnotherProcessCloudAdoptsAndStopsRunningInstances) {
   ASSERT_TRUE(remaining.ok());
   ASSERT_EQ(remaining->size(), 1u);
   EXPECT_EQ((*remaining)[0].instance_id, "web-6");
+}
+
+TEST_F(ProcessCloudTest, InstanceSurvivesItsAgentBeingKilledAndIsAdopted) {
+  // A forked "agent" launches an instance and is then killed with SIGKILL.
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t agent = ::fork();
+  if (agent == 0) {
+    ::close(ready[0]);
+    FakeEventSink sink;
+    ProcessCloud doomed(settings_, sink, SystemClock::Get());
+    LaunchRequest req{"web-25", "m1", &endpoint_};
+    const char verdict = doomed.Launch(req).ok() ? 'y' : 'n';
+    if (::write(ready[1], &verdict, 1) != 1) ::_exit(1);
+    ::pause();
+    ::_exit(0);
+  }
+  helpers_.push_back(agent);
+  ::close(ready[1]);
+  pollfd pfd{ready[0], POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 10000), 1);
+  char verdict = 0;
+  ASSERT_EQ(::read(ready[0], &verdict, 1), 1);
+  ::close(ready[0]);
+  ASSERT_EQ(verdict, 'y');
+  ::kill(agent, SIGKILL);
+  int st = 0;
+  ASSERT_EQ(::waitpid(agent, &st, 0), agent);
+  helpers_.clear();
+
+  auto list = cloud_->List("m1");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_TRUE((*list)[0].running) << (*list)[0].detail;
+  const pid_t pid = PidOf("web-25");
+  EXPECT_TRUE(WaitFor([&] { return HttpStatusLine(PortOf((*list)[0])).rfind("HTTP/", 0) == 0; }));
+  ASSERT_TRUE(cloud_->Stop("web-25", Duration(3000)).ok());
+  EXPECT_FALSE(ProcessExists(pid));
 }
 
 TEST_F(ProcessCloudTest, ExitedProcessIsReportedNotRunningAndReaped) {
