@@ -13,6 +13,7 @@ constexpr int kSchemaVersion = 1;
 // How often a waiting Watch looks for commits made by other processes (and
 // for leases that expired meanwhile).
 constexpr Duration kWatchPoll(100);
+constexpr Duration kMaxWatchTimeout(24 * 3600 * 1000);
 
 const char* const kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(
@@ -758,7 +759,8 @@ Status SqliteStore::EventsAfter(const std::string& prefix, int64_t after_revisio
 
 Result<WatchResult> SqliteStore::Watch(const std::string& prefix, int64_t after_revision, Duration timeout) {
   using SteadyClock = std::chrono::steady_clock;
-  const auto deadline = SteadyClock::now() + std::max(timeout, Duration(0));
+  // Clamped so that a caller's "forever" (Duration::max()) cannot overflow.
+  const auto deadline = SteadyClock::now() + std::clamp(timeout, Duration(0), kMaxWatchTimeout);
   std::unique_lock<std::mutex> lock(mu_);
   int64_t checked_revision = -1;  // the revision whose history was last searched
   while (true) {

@@ -14,8 +14,9 @@
 //   the file open expires when it is next opened. Expired leases are reaped
 //   lazily at the start of every operation, by ExpireLeases(), and by Watch
 //   while it waits; reaping deletes the leases' keys in one revision of its own.
-// - Watch history keeps the last `history_limit` events (whole revisions);
-//   a Watch from before that reports compacted = true.
+// - Watch history keeps at least the last `history_limit` events (whole
+//   revisions; pruned in batches of a tenth of the limit); a Watch from
+//   before the retained history reports compacted = true.
 //
 // Thread-safety: all methods are thread-safe (one connection, one mutex).
 // Several processes may open the same file (e.g. `reactor` tools reading it);
@@ -72,7 +73,8 @@ class SqliteStore : public Store {
   Status RevokeLease(LeaseId lease) override;
 
   /// `timeout` is real time (not the injected clock), so a commit from another
-  /// thread or process can end the wait; negative counts as zero.
+  /// thread or process can end the wait; negative counts as zero, and it is
+  /// capped at a day.
   Result<WatchResult> Watch(const std::string& prefix, int64_t after_revision, Duration timeout) override;
 
   /// Deletes the keys of every lease whose expiry has passed (by the clock),

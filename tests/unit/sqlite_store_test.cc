@@ -485,6 +485,36 @@ TEST(SqliteStore, ConcurrentCompareAndSwapIncrementsLoseNoUpdate) {
   EXPECT_EQ(Rev(store), 1 + successes.load());
 }
 
+TEST(SqliteStore, CompareAndSwapAcrossConnectionsLosesNoUpdate) {
+  // Two connections on one file stand in for two processes: SQLite's write
+  // lock, not our mutex, serialises them.
+  TempDir dir;
+  FakeClock clock;
+  auto a = SqliteStore::Open(dir.File("state.db"), clock);
+  auto b = SqliteStore::Open(dir.File("state.db"), clock);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::atomic<int> successes{0};
+  auto increment = [&](SqliteStore& store) {
+    for (int i = 0; i < 50; ++i) {
+      auto kv = store.Get("/counter");
+      ASSERT_TRUE(kv.ok()) << kv.status().ToString();
+      const int value = kv->has_value() ? std::stoi((*kv)->value) : 0;
+      auto r = store.CompareAndSwap("/counter", kv->has_value() ? (*kv)->mod_revision : 0, std::to_string(value + 1));
+      if (r.ok()) {
+        ++successes;
+      } else {
+        ASSERT_TRUE(r.status().IsConflict()) << r.status().ToString();
+      }
+    }
+  };
+  std::thread ta([&] { increment(**a); });
+  std::thread tb([&] { increment(**b); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(std::stoi((*a)->Get("/counter")->value().value), successes.load());
+  EXPECT_EQ(Rev(**b), successes.load());
+}
+
 TEST(SqliteStore, OpenFailsClearlyOnAFileThatIsNotADatabase) {
   TempDir dir;
   const std::string path = dir.File("junk.db");
