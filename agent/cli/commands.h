@@ -28,7 +28,10 @@ struct GlobalOptions {
 };
 
 void AddRulesCommands(CLI::App& app);
-void AddMetricsCommands(CLI::App& app, GlobalOptions& opts);
-void AddEndpointCommands(CLI::App& app, GlobalOptions& opts);
+void AddManageCommands(CLI::App& app, GlobalOptions& opts);
+void AddStateCommands(CLI::App& app, GlobalOptions& opts);
+void AddConfigCommands(CLI::App& app, GlobalOptions& opts);
+void AddListCommands(CLI::App& app, GlobalOptions& opts);
+void AddLogCommand(CLI::App& app, GlobalOptions& opts);
 
 }  // namespace reactor::cli

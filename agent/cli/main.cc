@@ -8,8 +8,17 @@ int main(int argc, char** argv) {
   using namespace reactor::cli;
   CLI::App app{"reactor: autoscaling agent for web services"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand
   GlobalOptions opts;
+  app.add_option("--api", opts.api, "agent API: host:port, http://host:port or unix:/path (env REACTOR_API)");
+  app.add_option("--token-file", opts.token_file, "file holding the API token (env REACTOR_TOKEN holds the token)");
+  app.add_flag("--json", opts.json, "machine-readable output");
   AddRulesCommands(app);
+  AddManageCommands(app, opts);
+  AddStateCommands(app, opts);
+  AddConfigCommands(app, opts);
+  AddListCommands(app, opts);
+  AddLogCommand(app, opts);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
