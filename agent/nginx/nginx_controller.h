@@ -24,6 +24,10 @@ struct NginxSettings {
   std::string template_dir;  // empty = the built-in templates/
   Duration reload_delay{200};
   Upstreams upstreams = Upstreams::kDynamic;
+  /// System mode: the system nginx's pid file (for reloads) and main config
+  /// (for `nginx -t`; empty = nginx's compiled-in default).
+  std::string system_pid_file = "/run/nginx.pid";
+  std::string system_conf;
 };
 
 /// One upstream server of an endpoint.

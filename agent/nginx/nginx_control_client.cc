@@ -1,0 +1,46 @@
+#include "agent/nginx/nginx_control_client.h"
+
+#include <curl/curl.h>
+
+#include "agent/nginx/nginx_members.h"
+
+namespace reactor {
+namespace {
+
+size_t Append(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+}  // namespace
+
+Status PostMembers(const std::string& socket_path, const std::string& name, const std::vector<Member>& members,
+                   Duration timeout) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return Status::Internal("curl_easy_init failed");
+  const std::string body = EncodeMemberList(members);
+  const std::string url = "http://localhost/members/" + name;
+  std::string response;
+  curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+  CURLcode rc = curl_easy_perform(curl);
+  long code = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) {
+    return Status::Unavailable("nginx control socket " + socket_path + ": " + curl_easy_strerror(rc));
+  }
+  if (code != 200) {
+    return Status::Unavailable("nginx refused members of " + name + " (HTTP " + std::to_string(code) +
+                               "): " + response);
+  }
+  return Status::Ok();
+}
+
+}  // namespace reactor
