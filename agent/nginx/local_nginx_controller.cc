@@ -409,6 +409,7 @@ void LocalNginxController::Detach() {
 
 Status LocalNginxController::Stop(Duration timeout) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (settings_.mode != NginxSettings::Mode::kManaged) return Status::Ok();  // the system's nginx is not ours
   pid_t pid = nginx_pid_ > 0 ? nginx_pid_ : ReadPidFile(PidFile());
   nginx_pid_ = 0;
   started_ = false;

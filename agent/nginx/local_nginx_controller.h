@@ -48,7 +48,7 @@ class LocalNginxController : public NginxController {
   std::string AccessLogPath() const override;
   int ReloadCount() const override;
 
-  /// Managed mode: stops nginx (graceful SIGQUIT, SIGKILL to its process
+  /// Managed mode (a no-op in system mode): stops nginx (graceful SIGQUIT, SIGKILL to its process
   /// group after `timeout`) and waits for it. For tests and uninstall.
   Status Stop(Duration timeout = Duration(10000));
   /// The nginx master's pid, 0 when not running.

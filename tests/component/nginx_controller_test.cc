@@ -417,6 +417,62 @@ TEST_F(NginxControllerTest, ReloadModeEndToEnd) {
   EXPECT_EQ(text.find("proxy_pass"), std::string::npos);
 }
 
+// System mode against a stand-in "system" nginx: its own main config that
+// includes conf_dir/*.conf, started and stopped here by pid.
+TEST_F(NginxControllerTest, SystemModeTestsSwapsAndReloadsBySystemPidFile) {
+  TestBackend a("a");
+  const std::string sys = dir_ + "/system";
+  fs::create_directories(sys + "/conf.d");
+  fs::create_directories(sys + "/logs");
+  std::ofstream(sys + "/nginx.conf")
+      << "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
+      << "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n"
+      << "worker_processes 1;\npid " << sys << "/nginx.pid;\nerror_log " << sys << "/logs/error.log;\n"
+      << "events {}\nhttp {\n  client_body_temp_path " << sys << "/logs/body;\n  proxy_temp_path " << sys
+      << "/logs/proxy;\n  include " << sys << "/conf.d/*.conf;\n}\n";
+  settings_.mode = NginxSettings::Mode::kSystem;
+  settings_.conf_dir = sys + "/conf.d";
+  settings_.system_conf = sys + "/nginx.conf";
+  settings_.system_pid_file = sys + "/nginx.pid";
+  Result<pid_t> nginx = SpawnDetached({"/usr/sbin/nginx", "-p", sys, "-c", sys + "/nginx.conf", "-g", "daemon off;"},
+                                      sys + "/logs/stderr");
+  ASSERT_TRUE(nginx.ok());
+  struct Stopper {
+    pid_t pid;
+    ~Stopper() {
+      kill(pid, SIGQUIT);
+      WaitFor([&] { return ReapIfExited(pid) || !ProcessRunning(pid); });
+      if (kill(-pid, 0) == 0) kill(-pid, SIGKILL);
+      ReapIfExited(pid);
+    }
+  } stopper{nginx.value()};
+  ASSERT_TRUE(WaitFor([&] { return ReadPidFile(sys + "/nginx.pid") == nginx.value(); }));
+
+  LocalNginxController& c = NewController();
+  Status s = c.Start();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(c.MasterPid(), nginx.value());
+  ApplyAndServe(c, {Endpoint("web")}, 503);
+  EXPECT_TRUE(fs::exists(sys + "/conf.d/reactor.conf"));
+  const int reloads = c.ReloadCount();
+  ASSERT_TRUE(c.SetMembers("web", {{a.Address(), 1}}).ok());
+  EXPECT_EQ(Get(Url()).body, "a");
+  EXPECT_EQ(c.ReloadCount(), reloads);
+
+  // A refused config is restored before anyone reloads.
+  fs::create_directories(dir_ + "/templates");
+  std::ofstream(dir_ + "/templates/sites.conf.mustache") << "no_such_directive on;\n";
+  settings_.template_dir = dir_ + "/templates";
+  LocalNginxController& broken = NewController();
+  ASSERT_TRUE(broken.Start().ok());
+  ASSERT_TRUE(broken.ApplySites({Endpoint("web"), Endpoint("api", "/api/")}).ok());
+  EXPECT_FALSE(broken.Flush().ok());
+  std::ifstream live(sys + "/conf.d/reactor.conf");
+  std::string text((std::istreambuf_iterator<char>(live)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.find("no_such_directive"), std::string::npos);
+  EXPECT_EQ(Get(Url()).body, "a");
+}
+
 TEST_F(NginxControllerTest, MembershipChurnUnderWrkLoadHasNoErrors) {
   TestBackend a("a"), b("b"), d("d");
   LocalNginxController& c = NewController();
