@@ -101,7 +101,7 @@ struct SqliteStore::Statements {
   sqlite3_stmt* add_event = nullptr;
   sqlite3_stmt* events_range = nullptr;
   sqlite3_stmt* events_range_open = nullptr;
-  sqlite3_stmt* history_bounds = nullptr;
+  sqlite3_stmt* history_bounds = nullptr;  // two subqueries: min() and max() together would scan
   sqlite3_stmt* history_revision_at = nullptr;
   sqlite3_stmt* prune_history = nullptr;
   sqlite3_stmt* get_lease = nullptr;
@@ -319,7 +319,7 @@ Status SqliteStore::Init() {
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
       {&s.events_range, events_range.c_str()},
       {&s.events_range_open, events_range_open.c_str()},
-      {&s.history_bounds, "SELECT min(seq), max(seq) FROM history"},
+      {&s.history_bounds, "SELECT (SELECT min(seq) FROM history), (SELECT max(seq) FROM history)"},
       {&s.history_revision_at, "SELECT revision FROM history WHERE seq = ?1"},
       {&s.prune_history, "DELETE FROM history WHERE revision <= ?1"},
       {&s.get_lease, "SELECT ttl_ms, expires_at_wall_ms FROM leases WHERE id = ?1"},

@@ -391,6 +391,23 @@ TEST(SqliteStore, WatchReportsCompactionBeforeRetainedHistory) {
   EXPECT_EQ(recent->events.size(), 5u);
 }
 
+TEST(SqliteStore, HistoryIsPrunedByWholeRevisions) {
+  FakeClock clock;
+  SqliteStore::Options options;
+  options.history_limit = 10;
+  auto store = OpenMemory(clock, options);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Put("/h/small", "v").ok());  // revisions 1..5
+  Txn big;  // revision 6: more events than the limit
+  for (int i = 0; i < 25; ++i) big.success.push_back(Op::Put("/h/" + std::to_string(i), "v"));
+  ASSERT_TRUE(store->Commit(big).ok());
+  // Revision 6 is kept whole; everything before it is gone.
+  auto w = store->Watch("/h/", 5, Duration(0));
+  ASSERT_TRUE(w.ok());
+  EXPECT_FALSE(w->compacted);
+  EXPECT_EQ(w->events.size(), 25u);
+  EXPECT_TRUE(store->Watch("/h/", 4, Duration(0))->compacted);
+}
+
 TEST(SqliteStore, PersistsAcrossReopen) {
   TempDir dir;
   const std::string path = dir.File("state.db");
