@@ -281,8 +281,13 @@ void ApiServer::Routes() {
   });
   s.Get(ep + "/log", [&c](const httplib::Request& req, httplib::Response& res) {
     std::string name = req.matches[1];
-    auto rec = c.registry->Get(name);
-    if (!rec.ok()) return ReplyError(res, rec.status());
+    // "_agent" is the agent-wide log (nginx reloads and errors, endpoints_dir).
+    if (name != "_agent") {
+      auto rec = c.registry->Get(name);
+      if (!rec.ok()) return ReplyError(res, rec.status());
+    } else {
+      name.clear();
+    }
     uint64_t after = req.has_param("after") ? std::strtoull(req.get_param_value("after").c_str(), nullptr, 10) : 0;
     int64_t wait_ms = req.has_param("wait") ? std::strtoll(req.get_param_value("wait").c_str(), nullptr, 10) : 0;
     wait_ms = std::clamp<int64_t>(wait_ms, 0, 30000);

@@ -107,6 +107,7 @@ void Reconciler::Transition(InstanceRecord& r, InstanceState to, const std::stri
 void Reconciler::Retire(InstanceRecord& r, const std::string& why) {
   Status st = instances_.Remove(r.endpoint, r.id);
   if (!st.ok()) spdlog::warn("instance {}: cannot remove record: {}", r.id, st.ToString());
+  retired_.insert(r.id);
   if (r.cloud != "static") {
     for (auto& [kind, cloud] : clouds_) {
       if (r.cloud == cloud->Name()) StopAsync(cloud, r.id);
@@ -122,6 +123,7 @@ Status Reconciler::RunOnce() {
   if (!all_instances.ok()) return all_instances.status();
 
   cloud_view_.clear();
+  retired_.clear();
   for (auto& [kind, cloud] : clouds_) {
     if (kind == CloudKind::kStatic) continue;
     auto listed = cloud->List(options_.manager);
@@ -455,7 +457,6 @@ void Reconciler::Launch(EndpointRound& round, int count) {
     st = instances_.Put(r);
     if (!st.ok()) spdlog::warn("instance {}: {}", r.id, st.ToString());
     slots_used_ += cost;
-    events_.Record(cfg.name, "launch", r.id + " launched at " + r.address + " (" + info->detail + ")");
     round.instances.push_back(r);
   }
 }
@@ -511,7 +512,7 @@ void Reconciler::StopStrays(const std::set<std::string>& known_ids) {
     auto view = cloud_view_.find(cloud->Name());
     if (view == cloud_view_.end()) continue;
     for (auto& [id, info] : view->second) {
-      if (known_ids.count(id)) continue;
+      if (known_ids.count(id) || retired_.count(id)) continue;
       {
         std::lock_guard<std::mutex> lock(stop_mu_);
         if (stopping_.count(id)) continue;
