@@ -126,7 +126,8 @@ nlohmann::json ApiClient::Call(const std::string& method, const std::string& pat
   if (r.status >= 200 && r.status < 300) return j;
   std::string msg = j.is_object() && j.contains("error") ? j["error"].get<std::string>() : r.body;
   std::cerr << "reactor: " << msg << "\n";
-  if (j.is_object() && j.contains("details") && j["details"].is_object() && j["details"].contains("errors")) {
+  if (j.is_object() && j.contains("details") && j["details"].is_object() && j["details"].contains("errors") &&
+      j["details"]["errors"].size() > 1) {
     for (const auto& e : j["details"]["errors"]) std::cerr << "  " << e.get<std::string>() << "\n";
   }
   if (r.status == 401 && !token_error_.empty()) std::cerr << "reactor: " << token_error_ << "\n";
