@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds reactor and runs every test: unit tests under ASan+UBSan, the rules
+# fuzzer for a bounded time, then the normal build's unit, component and
+# integration tests (real nginx, processes and wrk on loopback) through ctest.
+#
+# Usage: tests/run.sh            (from anywhere; builds in build/, build-asan/, build-fuzz/)
+# Env:   REACTOR_FUZZ_SECONDS    (default 60), JOBS (default 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+FUZZ_SECONDS=${REACTOR_FUZZ_SECONDS:-60}
+GEN=()
+command -v ninja >/dev/null && GEN=(-G Ninja)
+
+stage() { printf '\n==== %s ====\n' "$*"; }
+
+stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug -DREACTOR_SANITIZE=ON -DREACTOR_BENCH=OFF \
+  -DREACTOR_WERROR=ON >/dev/null
+cmake --build build-asan -j"$JOBS" --target reactor_unit_tests
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ./build-asan/bin/reactor_unit_tests --gtest_brief=1
+
+stage "fuzzing the rule parser for ${FUZZ_SECONDS}s (libFuzzer, clang)"
+CXX=clang++-14 cmake -S . -B build-fuzz "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREACTOR_FUZZ=ON \
+  -DREACTOR_BENCH=OFF >/dev/null
+fuzzers=()
+for src in tests/fuzz/*_fuzzer.cc; do fuzzers+=("$(basename "$src" .cc)"); done
+cmake --build build-fuzz -j"$JOBS" --target "${fuzzers[@]}"
+for f in "${fuzzers[@]}"; do
+  corpus_seed="tests/fuzz/${f%_fuzzer}_corpus"
+  work=$(mktemp -d)
+  [[ -d $corpus_seed ]] && cp -r "$corpus_seed/." "$work/"
+  # Any crash, leak, sanitizer report or hang (-timeout per input) fails the run.
+  ./build-fuzz/bin/"$f" "$work" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="build-fuzz/$f-" 2>&1 | tail -n 12
+  rm -rf "$work"
+done
+
+stage "build (warnings are errors) and run unit, component and integration tests"
+cmake -S . -B build "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREACTOR_WERROR=ON >/dev/null
+cmake --build build -j"$JOBS"
+ctest --test-dir build --output-on-failure --timeout 900
