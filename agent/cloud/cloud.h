@@ -24,6 +24,9 @@ struct InstanceInfo {
   std::string endpoint;
   std::string address;  // "127.0.0.1:30001": where nginx reaches it
   bool running = false;
+  /// Still being prepared (image pull, container create): neither running nor
+  /// failed. The address may be empty until it is known.
+  bool pending = false;
   int exit_code = -1;   // when !running and known
   std::string detail;   // pid, container id, or why it stopped
 };
@@ -32,7 +35,9 @@ class Cloud {
  public:
   virtual ~Cloud() = default;
   virtual const char* Name() const = 0;
-  /// Starts an instance; returns once it is started (not yet healthy).
+  /// Starts an instance; returns once it is started (not yet healthy), or —
+  /// for drivers with slow preparation (docker pulls) — at once with
+  /// pending=true, the rest happening in the background (List shows progress).
   virtual Result<InstanceInfo> Launch(const LaunchRequest& req) = 0;
   /// Stops and removes the instance: SIGTERM/stop, then kill after `grace`.
   /// OK if it is already gone.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,8 @@ Status Agent::Start() {
   ctx.wake = [this] { Wake(); };
   api_ = std::make_unique<ApiServer>(ctx);
   REACTOR_RETURN_IF_ERROR(api_->Start(config_.listen.ToString()));
+  // systemd (Type=notify): ready once the API answers. A no-op without NOTIFY_SOCKET.
+  sd_notifyf(0, "READY=1\nSTATUS=serving API on %s", config_.listen.ToString().c_str());
   events_->Record("", "start", "agent " + config_.name + " started; API on " + config_.listen.ToString() +
                                    ", state " + url + ", nginx prefix " + config_.nginx.prefix);
   return Status::Ok();
@@ -223,6 +226,8 @@ void Agent::Run() {
       SyncEndpointsDir();
       next_dir_sync = clock_.Now() + Duration(5000);
     }
+    // The watchdog is petted only by a loop that completes rounds.
+    sd_notify(0, "WATCHDOG=1");
     Status st = nginx_->Supervise();
     if (!st.ok()) spdlog::warn("nginx supervision: {}", st.ToString());
     st = reconciler_->RunOnce();
@@ -238,6 +243,7 @@ void Agent::Run() {
     cv_.wait_for(lock, wait, [this] { return stop_ || wake_ || reload_; });
     wake_ = false;
   }
+  sd_notify(0, "STOPPING=1\nSTATUS=stopping; nginx keeps serving");
   events_->Record("", "stop", "agent stopping; nginx keeps serving");
 }
 

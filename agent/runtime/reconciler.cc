@@ -286,16 +286,26 @@ void Reconciler::CheckInstances(EndpointRound& round) {
   for (auto& r : round.instances) {
     bool is_static = r.cloud == "static";
     // Did the process or container go away?
-    if (!is_static && r.state != InstanceState::kDraining && !r.address.empty()) {
+    if (!is_static && r.state != InstanceState::kDraining && r.state != InstanceState::kErrored &&
+        cloud_view_.count(r.cloud) > 0) {
       auto& view = cloud_view_[r.cloud];
       auto it = view.find(r.id);
-      bool listed = cloud_view_.count(r.cloud) > 0;
-      if (listed && (it == view.end() || !it->second.running)) {
+      if (it != view.end() && it->second.pending) {
+        kept.push_back(r);  // still being prepared; start_timeout below does not apply yet
+        continue;
+      }
+      if (it != view.end() && it->second.running && r.address != it->second.address && !it->second.address.empty()) {
+        r.address = it->second.address;  // known only once started (docker bridge ports)
+        Status st = instances_.Put(r);
+        if (!st.ok()) spdlog::warn("instance {}: {}", r.id, st.ToString());
+      }
+      if (it == view.end() || !it->second.running) {
         std::string why = it == view.end() ? "its " + r.cloud + " instance is gone"
                                            : "exited" + (it->second.exit_code >= 0
                                                              ? " with code " + std::to_string(it->second.exit_code)
                                                              : std::string()) +
                                                  (it->second.detail.empty() ? "" : " (" + it->second.detail + ")");
+        if (r.state == InstanceState::kStarting) NoteStartFailure(cfg.name, why);
         Transition(r, InstanceState::kErrored, why);
         Retire(r, why + "; it will be replaced");
         continue;
@@ -306,12 +316,14 @@ void Reconciler::CheckInstances(EndpointRound& round) {
     switch (r.state) {
       case InstanceState::kStarting:
         if (report && report->state == HealthState::kHealthy) {
+          backoff_.erase(r.endpoint);
           Transition(r, InstanceState::kActive,
                      "passed " + std::to_string(report->consecutive_successes) + " health check(s) (" +
                          report->last_result + "); taking traffic");
         } else if (!is_static && now_ms - r.state_since_ms > options_.start_timeout.count()) {
           std::string why = "did not pass a health check within " + FormatDuration(options_.start_timeout) +
                             (report && !report->last_result.empty() ? " (last: " + report->last_result + ")" : "");
+          NoteStartFailure(cfg.name, why);
           Transition(r, InstanceState::kErrored, why);
           Retire(r, why + "; it will be replaced");
           continue;
@@ -345,7 +357,16 @@ void Reconciler::CheckInstances(EndpointRound& round) {
     kept.push_back(r);
   }
   round.instances = std::move(kept);
-  (void)cfg;
+}
+
+// An instance that failed before it ever took traffic counts as a failed
+// launch: the next launches back off exponentially instead of storming.
+void Reconciler::NoteStartFailure(const std::string& endpoint, const std::string& why) {
+  Backoff& bo = backoff_[endpoint];
+  bo.failures++;
+  int64_t delay = std::min<int64_t>(60000, 1000LL << std::min(bo.failures - 1, 6));
+  bo.next_try = clock_.Now() + Duration(delay);
+  bo.last_error = why;
 }
 
 void Reconciler::Scale(EndpointRound& round) {
@@ -442,18 +463,15 @@ void Reconciler::Launch(EndpointRound& round, int count) {
     auto info = round.cloud->Launch(req);
     if (!info.ok()) {
       (void)instances_.Remove(r.endpoint, r.id);
-      bo.failures++;
-      int64_t delay = std::min<int64_t>(60000, 1000LL << std::min(bo.failures - 1, 6));
-      bo.next_try = clock_.Now() + Duration(delay);
-      bo.last_error = info.status().message();
+      NoteStartFailure(cfg.name, info.status().message());
       events_.Record(cfg.name, "launch",
-                     "launch failed: " + info.status().message() + "; retrying in " + FormatDuration(Duration(delay)));
+                     "launch failed: " + info.status().message() + "; retrying in " +
+                         FormatDuration(std::chrono::duration_cast<Duration>(bo.next_try - clock_.Now())));
       round.status.problem = "launch failed: " + bo.last_error;
       return;
     }
-    bo = Backoff{};
     r.address = info->address;
-    r.reason = "launched, waiting for health";
+    r.reason = info->pending ? "preparing: " + info->detail : "launched, waiting for health";
     st = instances_.Put(r);
     if (!st.ok()) spdlog::warn("instance {}: {}", r.id, st.ToString());
     slots_used_ += cost;

@@ -111,6 +111,7 @@ class Reconciler {
   void Launch(EndpointRound& round, int count);
   void Drain(EndpointRound& round, int count, const std::string& why);
   void FinishDraining(EndpointRound& round);
+  void NoteStartFailure(const std::string& endpoint, const std::string& why);
   void Transition(InstanceRecord& r, InstanceState to, const std::string& reason);
   void Retire(InstanceRecord& r, const std::string& why);
   void StopAsync(Cloud* cloud, const std::string& id);
