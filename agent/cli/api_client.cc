@@ -7,12 +7,15 @@
 #include <iostream>
 #include <sstream>
 
+#include "agent/common/agent_config.h"
+
 namespace reactor::cli {
 
 namespace {
 
 constexpr const char* kDefaultApi = "http://127.0.0.1:7070";
 constexpr const char* kDefaultTokenFile = "/etc/reactor/token";
+constexpr const char* kDefaultAgentConfig = "/etc/reactor/agent.conf";
 
 size_t AppendBody(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
@@ -29,6 +32,33 @@ std::string TrimLine(std::string s) {
   return s;
 }
 
+// The API address and token file of the agent installed on this host, from
+// its agent.conf (REACTOR_CONFIG, else /etc/reactor/agent.conf). Without a
+// readable, valid file these stay the built-in defaults: a CLI run elsewhere
+// must not fail because of a config it does not need.
+struct InstalledAgent {
+  std::string api = kDefaultApi;
+  std::string token_file = kDefaultTokenFile;
+};
+
+InstalledAgent FindInstalledAgent() {
+  InstalledAgent out;
+  std::string path = Env("REACTOR_CONFIG");
+  if (path.empty()) path = kDefaultAgentConfig;
+  Result<AgentConfig> cfg = LoadAgentConfig(path);
+  if (!cfg.ok()) return out;
+  const AgentConfig::Listen& l = cfg->listen;
+  if (l.IsUnix()) {
+    out.api = "unix:" + l.unix_path;
+  } else {
+    // An agent listening on every address is reached on loopback.
+    std::string host = l.host == "0.0.0.0" ? "127.0.0.1" : l.host == "[::]" ? "[::1]" : l.host;
+    out.api = host + ":" + std::to_string(l.port);
+  }
+  out.token_file = cfg->token_file;
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json ApiResponse::Json() const {
@@ -36,8 +66,13 @@ nlohmann::json ApiResponse::Json() const {
 }
 
 ApiClient::ApiClient(const GlobalOptions& opts) {
+  // Each setting: flag, else environment, else the installed agent.conf,
+  // else the built-in default.
   std::string api = !opts.api.empty() ? opts.api : Env("REACTOR_API");
-  if (api.empty()) api = kDefaultApi;
+  const bool need_token_file = opts.token_file.empty() && TrimLine(Env("REACTOR_TOKEN")).empty();
+  InstalledAgent installed;
+  if (api.empty() || need_token_file) installed = FindInstalledAgent();
+  if (api.empty()) api = installed.api;
   if (api.rfind("unix:", 0) == 0) {
     unix_socket_ = api.substr(5);
     base_url_ = "http://localhost";
@@ -52,7 +87,7 @@ ApiClient::ApiClient(const GlobalOptions& opts) {
   if (token_file.empty()) {
     token_ = TrimLine(Env("REACTOR_TOKEN"));
     if (!token_.empty()) return;
-    token_file = kDefaultTokenFile;
+    token_file = installed.token_file;
   }
   std::ifstream in(token_file);
   if (!in) {

@@ -19,8 +19,11 @@ struct ApiResponse {
 
 class ApiClient {
  public:
-  /// Resolves the address and token from `opts`, the environment
-  /// (REACTOR_API, REACTOR_TOKEN) and the installed defaults.
+  /// Resolves the address and token, each from the first that sets it:
+  /// `opts`, the environment (REACTOR_API, REACTOR_TOKEN), the `listen` and
+  /// `token_file` of the installed agent.conf (REACTOR_CONFIG, else
+  /// /etc/reactor/agent.conf; ignored when unreadable or invalid), and the
+  /// built-in defaults 127.0.0.1:7070 and /etc/reactor/token.
   explicit ApiClient(const GlobalOptions& opts);
 
   ApiResponse Get(const std::string& path) const;

@@ -1,5 +1,5 @@
-// reactor-agent: the daemon. Parses flags, loads agent.conf, handles signals
-// and runs the Agent.
+// reactor-agent: the daemon. Parses flags, loads agent.conf, sets up its own
+// log, handles signals and runs the Agent.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -7,17 +7,34 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "agent/common/agent_config.h"
+#include "agent/daemon/reopenable_file_sink.h"
 #include "agent/runtime/agent.h"
+
+namespace {
+
+// A start-up failure: on stderr (the terminal, or the journal under systemd)
+// and, with --log-file, in the log too (an init script's daemon has no stderr).
+int Fail(int code, const std::string& message, bool to_log) {
+  std::cerr << "reactor-agent: " << message << "\n";
+  if (to_log) spdlog::error("{}", message);
+  return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"reactor-agent: runs nginx in front of an application and scales its instances"};
   std::string config_path = "/etc/reactor/agent.conf";
   std::string check_path;
+  std::string log_path;
   app.add_option("--config,-c", config_path, "agent.conf to load");
   app.add_option("--check-config", check_path, "validate a config file and exit (0 ok, 2 bad)");
+  app.add_option("--log-file", log_path,
+                 "append the agent's log to this file instead of stdout; SIGUSR1 reopens it (for logrotate)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -33,11 +50,18 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto cfg = reactor::LoadAgentConfig(config_path);
-  if (!cfg.ok()) {
-    std::cerr << "reactor-agent: " << cfg.status().message() << "\n";
-    return 2;
+  // Installed before any other thread exists, so swapping the default
+  // logger cannot race with a logging call.
+  std::shared_ptr<reactor::ReopenableFileSink> log_sink;
+  if (!log_path.empty()) {
+    log_sink = std::make_shared<reactor::ReopenableFileSink>(log_path);
+    if (!log_sink->ok()) return Fail(2, "--log-file " + log_sink->error(), false);
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("", log_sink));
   }
+  const bool to_log = log_sink != nullptr;
+
+  auto cfg = reactor::LoadAgentConfig(config_path);
+  if (!cfg.ok()) return Fail(2, cfg.status().message(), to_log);
 
   // Signals are handled by one thread with sigwait; every other thread
   // inherits the blocked mask.
@@ -49,18 +73,21 @@ int main(int argc, char** argv) {
 
   reactor::Agent agent(*cfg, config_path);
   reactor::Status st = agent.Start();
-  if (!st.ok()) {
-    std::cerr << "reactor-agent: " << st.ToString() << "\n";
-    return 1;
-  }
-  std::thread signals([&agent, set] {
+  if (!st.ok()) return Fail(1, st.ToString(), to_log);
+  std::thread signals([&agent, &log_sink, set] {
     while (true) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
       if (sig == SIGHUP) {
         agent.RequestReload();
       } else if (sig == SIGUSR1) {
-        spdlog::info("SIGUSR1: log files reopened");
+        if (!log_sink) {
+          spdlog::info("SIGUSR1: no --log-file to reopen");
+        } else if (std::string why = log_sink->Reopen(); !why.empty()) {
+          spdlog::error("SIGUSR1: cannot reopen the log file, still writing to the old one: {}", why);
+        } else {
+          spdlog::info("SIGUSR1: log file {} reopened", log_sink->path());
+        }
       } else {
         agent.RequestStop();
         return;
