@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -115,6 +116,10 @@ std::string Unavailable(const EndpointConfig& e) {
 }  // namespace
 
 std::string DefaultTemplateDir() {
+  // An installed agent (the reactor package) uses its packaged templates.
+  static const char* const kInstalled = "/usr/share/reactor/templates";
+  std::error_code ec;
+  if (std::filesystem::is_directory(kInstalled, ec)) return kInstalled;
 #ifdef REACTOR_SOURCE_DIR
   return std::string(REACTOR_SOURCE_DIR) + "/templates";
 #else

@@ -21,7 +21,8 @@ struct NginxTemplates {
   std::string balancer_lua;  // reactor_balancer.lua (dynamic upstreams)
 };
 
-/// The built-in template directory (the source tree's templates/).
+/// The built-in template directory: /usr/share/reactor/templates when the
+/// package installed it, else the source tree's templates/.
 std::string DefaultTemplateDir();
 
 /// Reads nginx.conf.mustache, sites.conf.mustache and reactor_balancer.lua
