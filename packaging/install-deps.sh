@@ -15,7 +15,7 @@ build_pkgs=(
 runtime_pkgs=(
   nginx libnginx-mod-http-lua curl
   docker.io busybox-static etcd-server etcd-client wrk
-  python3 procps iproute2 dpkg-dev file
+  python3 procps iproute2 dpkg-dev file logrotate
 )
 
 pkgs=("${runtime_pkgs[@]}")
