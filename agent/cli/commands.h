@@ -33,5 +33,6 @@ void AddStateCommands(CLI::App& app, GlobalOptions& opts);
 void AddConfigCommands(CLI::App& app, GlobalOptions& opts);
 void AddListCommands(CLI::App& app, GlobalOptions& opts);
 void AddLogCommand(CLI::App& app, GlobalOptions& opts);
+void AddMetricsCommands(CLI::App& app, GlobalOptions& opts);
 
 }  // namespace reactor::cli

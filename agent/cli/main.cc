@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   AddConfigCommands(app, opts);
   AddListCommands(app, opts);
   AddLogCommand(app, opts);
+  AddMetricsCommands(app, opts);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
