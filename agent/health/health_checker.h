@@ -41,10 +41,20 @@ struct HealthReport {
   uint64_t transitions = 0;
 };
 
-class HealthChecker {
+/// What the reconciler needs of health checking (a fake in unit tests).
+class HealthSource {
+ public:
+  virtual ~HealthSource() = default;
+  /// Replaces the set of targets; targets that remain keep their state.
+  virtual void SetTargets(const std::vector<HealthTarget>& targets) = 0;
+  /// The current report of every target.
+  virtual std::map<std::string, HealthReport> Snapshot() const = 0;
+};
+
+class HealthChecker : public HealthSource {
  public:
   explicit HealthChecker(Clock& clock);
-  ~HealthChecker();
+  ~HealthChecker() override;
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
 
@@ -56,9 +66,9 @@ class HealthChecker {
   /// Replaces the set of targets. Targets that remain (same id and address)
   /// keep their state; new ones start pending and are checked at once.
   /// Thread-safe.
-  void SetTargets(const std::vector<HealthTarget>& targets);
+  void SetTargets(const std::vector<HealthTarget>& targets) override;
   /// The current report of every target. Thread-safe.
-  std::map<std::string, HealthReport> Snapshot() const;
+  std::map<std::string, HealthReport> Snapshot() const override;
 
   /// Runs checks until every target has been checked once (or `limit`
   /// passes). For tests and for one-shot use without Start(). REQUIRES: not started.

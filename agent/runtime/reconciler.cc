@@ -32,7 +32,7 @@ struct Reconciler::EndpointRound {
 };
 
 Reconciler::Reconciler(ReconcilerOptions options, Store& store, EventLog& events, NginxController& nginx,
-                       HealthChecker& health, std::map<CloudKind, Cloud*> clouds, ScalingPolicy& policy,
+                       HealthSource& health, std::map<CloudKind, Cloud*> clouds, ScalingPolicy& policy,
                        Clock& clock, std::function<int(const std::string&)> active_connections)
     : options_(std::move(options)),
       store_(store),
@@ -383,6 +383,7 @@ void Reconciler::Scale(EndpointRound& round) {
     if (r.state == InstanceState::kActive) active.push_back(r.address);
   }
   int target = live;
+  std::string explanation;
   switch (rec.state) {
     case EndpointState::kStopped:
     case EndpointState::kDeleting:
@@ -404,32 +405,45 @@ void Reconciler::Scale(EndpointRound& round) {
       round.status.range_min = d.range_min;
       round.status.range_max = d.range_max;
       round.status.has_range = d.has_range;
-      if (!d.explanation.empty()) last_decision_[rec.name] = d.explanation;
+      explanation = d.explanation;
       break;
     }
   }
   round.status.target = target;
+  int launched = 0, drained = 0;
   if (live < target) {
-    Launch(round, std::min(target - live, cfg.scaling.ramp_limit));
+    launched = Launch(round, std::min(target - live, cfg.scaling.ramp_limit));
   } else if (live > target) {
     bool all_at_once = rec.state == EndpointState::kStopped || rec.state == EndpointState::kDeleting;
     int n = all_at_once ? live - target : std::min(live - target, cfg.scaling.ramp_limit);
-    Drain(round, n, all_at_once ? std::string("endpoint ") + EndpointStateName(rec.state)
-                                : "scaling down to " + std::to_string(target));
+    drained = Drain(round, n, all_at_once ? std::string("endpoint ") + EndpointStateName(rec.state)
+                                          : "scaling down to " + std::to_string(target));
+  }
+  // Every scaling action is logged with the numbers behind it; a decision
+  // that holds back (stabilisation) is logged once when it starts holding.
+  if (!explanation.empty()) {
+    std::string text = explanation;
+    if (launched > 0) text += ": launching " + std::to_string(launched);
+    if (drained > 0) text += ": draining " + std::to_string(drained);
+    bool held = explanation.find("; held at") != std::string::npos;
+    bool was_held = last_decision_[rec.name].find("; held at") != std::string::npos;
+    if (launched > 0 || drained > 0 || (held && !was_held)) events_.Record(rec.name, "scale", text);
+    last_decision_[rec.name] = text;
   }
 }
 
-void Reconciler::Launch(EndpointRound& round, int count) {
+int Reconciler::Launch(EndpointRound& round, int count) {
   const EndpointConfig& cfg = round.record->config;
+  int launched = 0;
   if (round.cloud == nullptr) {
     round.status.problem = std::string("no ") + CloudKindName(cfg.cloud) + " cloud on this host";
-    return;
+    return launched;
   }
   Backoff& bo = backoff_[cfg.name];
   if (bo.failures > 0 && clock_.Now() < bo.next_try) {
     round.status.problem = "launches backing off after " + std::to_string(bo.failures) +
                            " failure(s): " + bo.last_error;
-    return;
+    return launched;
   }
   for (int i = 0; i < count; ++i) {
     int cost = cfg.Slots();
@@ -438,7 +452,7 @@ void Reconciler::Launch(EndpointRound& round, int count) {
                         " used, an instance needs " + std::to_string(cost);
       if (round.status.problem != why) events_.Record(cfg.name, "slots", why + "; waiting");
       round.status.problem = why;
-      return;
+      return launched;
     }
     InstanceRecord r;
     r.id = NewInstanceId(cfg.name);
@@ -454,7 +468,7 @@ void Reconciler::Launch(EndpointRound& round, int count) {
     Status st = instances_.Put(r);
     if (!st.ok()) {
       round.status.problem = "cannot record instance: " + st.ToString();
-      return;
+      return launched;
     }
     LaunchRequest req;
     req.instance_id = r.id;
@@ -468,7 +482,7 @@ void Reconciler::Launch(EndpointRound& round, int count) {
                      "launch failed: " + info.status().message() + "; retrying in " +
                          FormatDuration(std::chrono::duration_cast<Duration>(bo.next_try - clock_.Now())));
       round.status.problem = "launch failed: " + bo.last_error;
-      return;
+      return launched;
     }
     r.address = info->address;
     r.reason = info->pending ? "preparing: " + info->detail : "launched, waiting for health";
@@ -476,10 +490,12 @@ void Reconciler::Launch(EndpointRound& round, int count) {
     if (!st.ok()) spdlog::warn("instance {}: {}", r.id, st.ToString());
     slots_used_ += cost;
     round.instances.push_back(r);
+    ++launched;
   }
+  return launched;
 }
 
-void Reconciler::Drain(EndpointRound& round, int count, const std::string& why) {
+int Reconciler::Drain(EndpointRound& round, int count, const std::string& why) {
   // Starting instances go first (they serve nothing yet), then the newest
   // active ones.
   std::vector<InstanceRecord*> order;
@@ -493,9 +509,11 @@ void Reconciler::Drain(EndpointRound& round, int count, const std::string& why) 
   std::sort(active.begin(), active.end(),
             [](const InstanceRecord* a, const InstanceRecord* b) { return a->created_ms > b->created_ms; });
   order.insert(order.end(), active.begin(), active.end());
-  for (int i = 0; i < count && i < static_cast<int>(order.size()); ++i) {
+  int n = std::min<int>(count, static_cast<int>(order.size()));
+  for (int i = 0; i < n; ++i) {
     Transition(*order[i], InstanceState::kDraining, why + "; out of the upstream, waiting for open connections");
   }
+  return n;
 }
 
 void Reconciler::FinishDraining(EndpointRound& round) {

@@ -82,7 +82,7 @@ class Reconciler {
   /// driver (kStatic included). `active_connections(address)` counts open
   /// connections to an instance (from /proc/net/tcp in production).
   Reconciler(ReconcilerOptions options, Store& store, EventLog& events, NginxController& nginx,
-             HealthChecker& health, std::map<CloudKind, Cloud*> clouds, ScalingPolicy& policy, Clock& clock,
+             HealthSource& health, std::map<CloudKind, Cloud*> clouds, ScalingPolicy& policy, Clock& clock,
              std::function<int(const std::string&)> active_connections);
   ~Reconciler();
 
@@ -108,8 +108,9 @@ class Reconciler {
   void ReconcileStatic(EndpointRound& round);
   void CheckInstances(EndpointRound& round);
   void Scale(EndpointRound& round);
-  void Launch(EndpointRound& round, int count);
-  void Drain(EndpointRound& round, int count, const std::string& why);
+  /// Both return how many instances they launched or put to draining.
+  int Launch(EndpointRound& round, int count);
+  int Drain(EndpointRound& round, int count, const std::string& why);
   void FinishDraining(EndpointRound& round);
   void NoteStartFailure(const std::string& endpoint, const std::string& why);
   void Transition(InstanceRecord& r, InstanceState to, const std::string& reason);
@@ -124,7 +125,7 @@ class Reconciler {
   Store& store_;
   EventLog& events_;
   NginxController& nginx_;
-  HealthChecker& health_;
+  HealthSource& health_;
   std::map<CloudKind, Cloud*> clouds_;
   ScalingPolicy& policy_;
   Clock& clock_;
