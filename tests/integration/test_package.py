@@ -7,6 +7,7 @@ port 7070) and so refuses to run where any of that is already in use; it
 always leaves the package purged and every process it started stopped.
 """
 import glob
+import json
 import os
 import re
 import shutil
@@ -18,13 +19,14 @@ import tempfile
 import time
 import unittest
 
-from harness import BIN, SRC, http_get, pid_alive, wait_until
+from harness import BIN, SRC, free_port, http_get, pid_alive, process_endpoint_ini, wait_until
 
 BUILD_DIR = os.path.dirname(os.path.abspath(BIN))
 PIDFILE = "/run/reactor-agent.pid"
 NGINX_PIDFILE = "/var/lib/reactor/nginx/logs/nginx.pid"
 INIT = "/etc/init.d/reactor-agent"
 STATE_PATHS = ["/etc/reactor", "/var/lib/reactor", "/var/log/reactor"]
+RECORDS = "/var/lib/reactor/instances"
 
 
 def project_version():
@@ -204,6 +206,8 @@ class PackageInstall(unittest.TestCase):
         stop_pid(pid_from(PIDFILE))
         nginx = pid_from(NGINX_PIDFILE)
         stop_pid(nginx, first=signal.SIGQUIT, timeout=10)
+        for pid in self.instance_pids() + getattr(self, "seen_instances", []):
+            stop_pid(pid)
         if self.we_installed:
             r = subprocess.run(["dpkg", "--purge", "reactor"], capture_output=True, text=True, timeout=120,
                                env=self.env)
@@ -221,6 +225,16 @@ class PackageInstall(unittest.TestCase):
                 return f.read()
         except OSError as e:
             return f"(no agent.log: {e})"
+
+    def instance_pids(self):
+        pids = []
+        for path in glob.glob(os.path.join(RECORDS, "*.json")):
+            try:
+                with open(path) as f:
+                    pids.append(int(json.load(f)["pid"]))
+            except (OSError, ValueError, KeyError):
+                pass
+        return [p for p in pids if pid_alive(p)]
 
     def api_up(self, token):
         return http_get("http://127.0.0.1:7070/v1/health", headers={"Authorization": f"Bearer {token}"})[0] == 200
@@ -269,6 +283,15 @@ class PackageInstall(unittest.TestCase):
         # The agent uses the packaged templates; its log is the init script's --log-file.
         nginx_pid = wait_until(lambda: pid_from(NGINX_PIDFILE), timeout=20, what="the managed nginx")
         self.assertIn("started", self.agent_log())
+        # One process instance, to see it outlive agent restarts and stop on removal.
+        web_port = free_port()
+        r = subprocess.run(["/usr/bin/reactor", "manage", "web", "-"], input=process_endpoint_ini(web_port),
+                           capture_output=True, text=True, timeout=30, env=self.env)
+        self.assertEqual(r.returncode, 0, f"reactor manage:\n{r.stdout}{r.stderr}")
+        instance = wait_until(lambda: self.instance_pids(), timeout=30, what="a process instance")[0]
+        self.seen_instances = [instance]
+        wait_until(lambda: http_get(f"http://127.0.0.1:{web_port}/")[0] == 200, timeout=30,
+                   what="the endpoint serving through the installed nginx")
 
         # -- logrotate, then SIGUSR1 reopens the log ------------------------
         if shutil.which("logrotate"):
@@ -295,6 +318,7 @@ class PackageInstall(unittest.TestCase):
         self.assertTrue(pid_alive(agent_pid), self.agent_log())
         self.assertTrue(pid_alive(nginx_pid), "an agent restart must not stop nginx")
         self.assertEqual(pid_from(NGINX_PIDFILE), nginx_pid, "the restarted agent adopts the running nginx")
+        self.assertTrue(pid_alive(instance), "an agent restart must not stop the instances")
 
         # -- stop -----------------------------------------------------------
         r = self.init("stop")
@@ -309,6 +333,7 @@ class PackageInstall(unittest.TestCase):
         self.assertEqual(self.init("status").returncode, 1)
         os.unlink(PIDFILE)
         self.assertTrue(pid_alive(nginx_pid), "stopping the agent leaves nginx serving")
+        self.assertTrue(pid_alive(instance), "stopping the agent leaves the instances serving")
 
         # -- purge ------------------------------------------------------------
         r = run(["dpkg", "--purge", "reactor"], timeout=120, env=self.env)
@@ -316,6 +341,7 @@ class PackageInstall(unittest.TestCase):
         self.we_installed = False
         self.assertFalse(installed())
         wait_until(lambda: not pid_alive(nginx_pid), timeout=20, what="removal to stop the managed nginx")
+        wait_until(lambda: not pid_alive(instance), timeout=20, what="removal to stop the process instances")
         for path in STATE_PATHS + [INIT, "/usr/sbin/reactor-agent", "/usr/share/reactor"]:
             self.assertFalse(os.path.exists(path), f"{path} left after purge")
         self.assertFalse(glob.glob("/etc/rc?.d/*reactor-agent"))
