@@ -62,7 +62,9 @@ inline bool IsServerError(int status) { return status >= 500 && status <= 599; }
 bool ParseLogLine(std::string_view line, LogRecord* out, bool* foreign = nullptr);
 
 /// A decimal without sign or exponent ("12", "0.004", "1700000000.123"),
-/// correctly rounded for up to 15 significant digits. False on anything else.
+/// correctly rounded; its digits (without leading zeros and the point) must
+/// form an integer below 2^53, which 15 significant digits always do.
+/// False on anything else.
 bool ParseLogDecimal(std::string_view text, double* out);
 
 }  // namespace reactor

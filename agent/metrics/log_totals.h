@@ -62,6 +62,7 @@ class LogTotals {
   void Grow();
 
   std::vector<Slot> slots_;  // size is a power of two
+  LogRecord scratch_;        // reused: constructing one per line costs
   size_t used_ = 0;
   uint64_t unparsed_ = 0;
   uint64_t lines_ = 0;

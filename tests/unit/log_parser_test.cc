@@ -173,7 +173,10 @@ TEST(AccessLogParser, DecimalsRoundCorrectly) {
   EXPECT_EQ(v, 42);
   ASSERT_TRUE(ParseLogDecimal("000000000000000000001.5", &v));
   EXPECT_EQ(v, 1.5);
-  EXPECT_FALSE(ParseLogDecimal("1234567890123456", &v));  // 16 significant digits
+  ASSERT_TRUE(ParseLogDecimal("123456789012345.6", &v));  // 16 digits, below 2^53
+  EXPECT_EQ(v, 123456789012345.6);
+  EXPECT_FALSE(ParseLogDecimal("12345678901234567", &v));  // 2^53 or more
+  EXPECT_FALSE(ParseLogDecimal("0.0000000000000000001", &v));  // 19 decimals
   EXPECT_FALSE(ParseLogDecimal(".5", &v));
   EXPECT_FALSE(ParseLogDecimal("1.2.3", &v));
   EXPECT_FALSE(ParseLogDecimal("+1", &v));
