@@ -360,7 +360,7 @@ Result<std::string> DockerClient::ImportImage(const std::string& tar, const std:
 Result<std::string> DockerClient::CreateContainer(const ContainerSpec& spec) {
   if (!ValidContainerRef(spec.name)) return Status::InvalidArgument("bad container name '" + spec.name + "'");
   Response r = Request("POST", "/containers/create?name=" + Escape(spec.name), ContainerCreateBody(spec).dump(),
-                       "application/json", settings_.request_timeout, nullptr, Duration(0));
+                       "application/json", settings_.slow_request_timeout, nullptr, Duration(0));
   if (!r.ok()) return Failure(r, "create container " + spec.name);
   json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   const std::string id = j.is_object() ? StringAt(j, "Id") : "";
@@ -370,7 +370,7 @@ Result<std::string> DockerClient::CreateContainer(const ContainerSpec& spec) {
 
 Status DockerClient::Start(const std::string& id) {
   if (!ValidContainerRef(id)) return Status::InvalidArgument("bad container id '" + id + "'");
-  Response r = Request("POST", "/containers/" + id + "/start", "", "", settings_.request_timeout, nullptr, Duration(0));
+  Response r = Request("POST", "/containers/" + id + "/start", "", "", settings_.slow_request_timeout, nullptr, Duration(0));
   if (r.ok() || (r.curl == CURLE_OK && r.code == 304)) return Status::Ok();  // 304: already started
   return Failure(r, "start container " + id);
 }
@@ -403,7 +403,7 @@ Status DockerClient::Stop(const std::string& id, Duration grace) {
   if (!ValidContainerRef(id)) return Status::NotFound("no container '" + id + "'");
   const int64_t seconds = std::max<int64_t>(0, (grace.count() + 999) / 1000);
   Response r = Request("POST", "/containers/" + id + "/stop?t=" + std::to_string(seconds), "", "",
-                       Duration(seconds * 1000) + settings_.request_timeout, nullptr, Duration(0));
+                       Duration(seconds * 1000) + settings_.slow_request_timeout, nullptr, Duration(0));
   if (r.ok() || (r.curl == CURLE_OK && r.code == 304)) return Status::Ok();  // 304: not running
   if (r.curl == CURLE_OPERATION_TIMEDOUT) {
     Status k = Kill(id, "KILL");
@@ -422,7 +422,7 @@ Status DockerClient::Kill(const std::string& id, const std::string& signal) {
 Status DockerClient::Remove(const std::string& id, bool force) {
   if (!ValidContainerRef(id)) return Status::NotFound("no container '" + id + "'");
   Response r = Request("DELETE", "/containers/" + id + "?v=1&force=" + std::string(force ? "1" : "0"), "", "",
-                       settings_.request_timeout, nullptr, Duration(0));
+                       settings_.slow_request_timeout, nullptr, Duration(0));
   return r.ok() ? Status::Ok() : Failure(r, "remove container " + id);
 }
 

@@ -89,7 +89,7 @@ class DockerApi {
   virtual Result<ContainerState> Inspect(const std::string& id) = 0;
   /// Asks the container to stop: its stop signal, SIGKILL after `grace`
   /// (docker's own fallback; rounded up to whole seconds). If docker does
-  /// not answer within grace plus the request timeout, kills it.
+  /// not answer within grace plus the slow request timeout, kills it.
   /// OK if it was not running; NotFound if there is no such container.
   virtual Status Stop(const std::string& id, Duration grace) = 0;
   /// Sends `signal` (e.g. "KILL", "TERM"). Conflict if it is not running.
@@ -109,8 +109,13 @@ struct DockerClientSettings {
   /// speaks; newer daemons accept it too.
   std::string api_version = "v1.41";
   Duration connect_timeout{2000};
-  /// Bound of every request but Pull and Stop.
-  Duration request_timeout{30000};
+  /// Bound of the quick requests the agent loop makes: ping, image and
+  /// container inspection, list, kill. A hung dockerd costs at most this.
+  Duration request_timeout{10000};
+  /// Bound of create, start and remove, which copy or delete a container's
+  /// filesystem (slow on the vfs driver, large images, busy disks). Stop
+  /// gets its grace plus this.
+  Duration slow_request_timeout{120000};
   /// Bound of a whole pull.
   Duration pull_timeout{15 * 60 * 1000};
   /// A pull that receives no progress for this long is abandoned.

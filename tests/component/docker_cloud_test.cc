@@ -105,10 +105,11 @@ class DockerCloudComponent : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<DockerCloud> NewCloud(const std::string& socket = "") {
+  std::unique_ptr<DockerCloud> NewCloud(const std::string& socket = "",
+                                        milliseconds request_timeout = milliseconds(30000)) {
     DockerClientSettings cs;
     cs.socket = socket.empty() ? dockerd_->socket() : socket;
-    cs.request_timeout = milliseconds(30000);
+    cs.request_timeout = request_timeout;
     cs.pull_timeout = milliseconds(60000);
     return std::make_unique<DockerCloud>(settings_, std::make_unique<DockerClient>(cs), events_,
                                          SystemClock::Get());
@@ -368,6 +369,22 @@ TEST_F(DockerCloudComponent, UnreachableDockerIsUnavailable) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), Status::Code::kUnavailable);
   EXPECT_THAT(refused.status().message(), HasSubstr("connection refused"));
+
+  // A daemon that accepts connections but never answers costs one timeout.
+  const std::string hung = dockerd_->dir() + "/hung.sock";
+  const int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(lfd, 0);
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", hung.c_str());
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(lfd, 8), 0);
+  const auto begin = steady_clock::now();
+  auto hung_list = NewCloud(hung, milliseconds(500))->List(manager_);
+  const auto took = steady_clock::now() - begin;
+  ::close(lfd);
+  ASSERT_FALSE(hung_list.ok());
+  EXPECT_EQ(hung_list.status().code(), Status::Code::kUnavailable);
+  EXPECT_THAT(hung_list.status().message(), HasSubstr("did not answer in time"));
+  EXPECT_LT(took, seconds(3));
 }
 
 }  // namespace
