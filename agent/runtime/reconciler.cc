@@ -450,7 +450,7 @@ int Reconciler::Launch(EndpointRound& round, int count) {
     if (slots_used_ + cost > options_.slots) {
       std::string why = "no free slots: " + std::to_string(slots_used_) + " of " + std::to_string(options_.slots) +
                         " used, an instance needs " + std::to_string(cost);
-      if (round.status.problem != why) events_.Record(cfg.name, "slots", why + "; waiting");
+      if (waiting_for_slots_.insert(cfg.name).second) events_.Record(cfg.name, "slots", why + "; waiting");
       round.status.problem = why;
       return launched;
     }
@@ -490,6 +490,7 @@ int Reconciler::Launch(EndpointRound& round, int count) {
     if (!st.ok()) spdlog::warn("instance {}: {}", r.id, st.ToString());
     slots_used_ += cost;
     round.instances.push_back(r);
+    waiting_for_slots_.erase(cfg.name);
     ++launched;
   }
   return launched;

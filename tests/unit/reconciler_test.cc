@@ -1,0 +1,324 @@
+// The reconcile loop with fakes for the cloud, nginx, health and policy, a
+// real in-memory store, and a clock that moves only when the test says so.
+#include "agent/runtime/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include "agent/endpoint/endpoint_parser.h"
+#include "agent/store/sqlite_store.h"
+#include "fake_clock.h"
+
+namespace reactor {
+namespace {
+
+class FakeCloud : public Cloud {
+ public:
+  const char* Name() const override { return "process"; }
+  Result<InstanceInfo> Launch(const LaunchRequest& req) override {
+    launches++;
+    if (fail_launches) return Status::Unavailable("no port free");
+    InstanceInfo i;
+    i.instance_id = req.instance_id;
+    i.endpoint = req.endpoint->name;
+    i.address = "127.0.0.1:" + std::to_string(31000 + next_port++);
+    i.running = true;
+    i.detail = "pid 1";
+    running[i.instance_id] = i;
+    return i;
+  }
+  Status Stop(const std::string& id, Duration) override {
+    stops++;
+    running.erase(id);
+    return Status::Ok();
+  }
+  Result<std::vector<InstanceInfo>> List(const std::string&) override {
+    std::vector<InstanceInfo> out;
+    for (auto& [id, i] : running) out.push_back(i);
+    return out;
+  }
+  Result<InstanceInfo> Inspect(const std::string& id) override {
+    auto it = running.find(id);
+    if (it == running.end()) return Status::NotFound(id);
+    return it->second;
+  }
+  std::map<std::string, InstanceInfo> running;
+  int launches = 0;
+  int stops = 0;
+  int next_port = 0;
+  bool fail_launches = false;
+};
+
+class FakeNginx : public NginxController {
+ public:
+  Status Start() override { return Status::Ok(); }
+  Status ApplySites(const std::vector<EndpointConfig>& e) override {
+    sites = e.size();
+    return Status::Ok();
+  }
+  Status SetMembers(const std::string& endpoint, const std::vector<Member>& m) override {
+    members[endpoint] = m;
+    return Status::Ok();
+  }
+  Status Flush() override { return Status::Ok(); }
+  Status Supervise() override { return Status::Ok(); }
+  void Detach() override {}
+  std::string AccessLogPath() const override { return "/dev/null"; }
+  int ReloadCount() const override { return 0; }
+  size_t sites = 0;
+  std::map<std::string, std::vector<Member>> members;
+};
+
+// Every instance with an address is healthy unless listed in `failing`.
+class FakeHealth : public HealthSource {
+ public:
+  void SetTargets(const std::vector<HealthTarget>& t) override { targets = t; }
+  std::map<std::string, HealthReport> Snapshot() const override {
+    std::map<std::string, HealthReport> out;
+    for (const auto& t : targets) {
+      HealthReport r;
+      bool bad = failing.count(t.id) > 0;
+      r.state = bad ? (t.initially_healthy ? HealthState::kUnhealthy : HealthState::kPending) : HealthState::kHealthy;
+      r.consecutive_successes = bad ? 0 : 1;
+      r.consecutive_failures = bad ? 3 : 0;
+      r.last_result = bad ? "connection refused" : "HTTP 200";
+      out[t.id] = r;
+    }
+    return out;
+  }
+  std::vector<HealthTarget> targets;
+  std::set<std::string> failing;
+};
+
+class FixedPolicy : public ScalingPolicy {
+ public:
+  Decision Decide(const EndpointConfig&, int, const std::vector<std::string>&) override {
+    Decision d;
+    d.target = target;
+    d.range_min = target;
+    d.range_max = target;
+    d.explanation = "fixed target " + std::to_string(target);
+    return d;
+  }
+  int target = 1;
+};
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = std::move(SqliteStore::Open(":memory:", clock_)).value();
+    events_ = std::make_unique<EventLog>(*store_, clock_);
+    registry_ = std::make_unique<EndpointRegistry>(*store_, nullptr);
+  }
+
+  Reconciler& Make(int slots = 1000) {
+    ReconcilerOptions o;
+    o.manager = "m1";
+    o.slots = slots;
+    o.min_drain = Duration(1000);
+    reconciler_ = std::make_unique<Reconciler>(o, *store_, *events_, nginx_, health_,
+                                               std::map<CloudKind, Cloud*>{{CloudKind::kProcess, &cloud_}}, policy_,
+                                               clock_, [this](const std::string& a) { return open_conns_[a]; });
+    return *reconciler_;
+  }
+
+  void Manage(const std::string& extra = "") {
+    std::string ini = "[endpoint]\nurl = http://127.0.0.1:18080/\ncloud = process\n[scaling]\nmin_instances = 0\n"
+                      "max_instances = 20\nramp_limit = 2\ndrain_timeout = 10s\n" +
+                      extra + "[cloud:process]\ncommand = /bin/true\nslots = 3\n";
+    auto r = registry_->Put("web", ini, "api");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+
+  // Runs a round and lets the fake world catch up (health reports read next round).
+  void Round() {
+    ASSERT_TRUE(reconciler_->RunOnce().ok());
+    clock_.Advance(Duration(500));
+  }
+
+  std::vector<InstanceRecord> Instances() { return InstanceTable(*store_).List("web").value(); }
+
+  std::map<std::string, int> States() {
+    std::map<std::string, int> out;
+    auto list = InstanceTable(*store_).List("web").value();
+    for (const auto& r : list) out[InstanceStateName(r.state)]++;
+    return out;
+  }
+
+  int EventsContaining(const std::string& needle) {
+    int n = 0;
+    auto events = events_->Read("web", 0).value();
+    for (const auto& e : events) n += e.message.find(needle) != std::string::npos;
+    return n;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<EndpointRegistry> registry_;
+  FakeCloud cloud_;
+  FakeNginx nginx_;
+  FakeHealth health_;
+  FixedPolicy policy_;
+  std::map<std::string, int> open_conns_;
+  std::unique_ptr<Reconciler> reconciler_;
+};
+
+TEST_F(ReconcilerTest, LaunchesAtMostRampLimitPerRound) {
+  Manage();
+  Make();
+  policy_.target = 5;
+  Round();
+  EXPECT_EQ(cloud_.launches, 2);
+  Round();
+  EXPECT_EQ(cloud_.launches, 4);
+  Round();
+  EXPECT_EQ(cloud_.launches, 5);
+  Round();
+  EXPECT_EQ(cloud_.launches, 5);
+  EXPECT_EQ(States()["active"], 5);
+  EXPECT_EQ(nginx_.members["web"].size(), 5u);
+  EXPECT_GE(EventsContaining("fixed target 5: launching 2"), 2);
+}
+
+TEST_F(ReconcilerTest, InstancesJoinTheUpstreamOnlyWhenHealthy) {
+  Manage();
+  Make();
+  policy_.target = 1;
+  Round();  // launched: starting, not a member
+  EXPECT_EQ(States()["starting"], 1);
+  EXPECT_TRUE(nginx_.members["web"].empty());
+  Round();  // health report says healthy → active → member
+  EXPECT_EQ(States()["active"], 1);
+  EXPECT_EQ(nginx_.members["web"].size(), 1u);
+}
+
+TEST_F(ReconcilerTest, FailedLaunchesBackOffExponentially) {
+  Manage();
+  Make();
+  policy_.target = 1;
+  cloud_.fail_launches = true;
+  Round();
+  EXPECT_EQ(cloud_.launches, 1);
+  Round();  // 0.5 s later: within the 1 s backoff
+  EXPECT_EQ(cloud_.launches, 1);
+  Round();  // 1 s after the failure
+  EXPECT_EQ(cloud_.launches, 2);
+  for (int i = 0; i < 3; ++i) Round();  // next try 2 s after the second failure
+  EXPECT_EQ(cloud_.launches, 2);
+  Round();
+  EXPECT_EQ(cloud_.launches, 3);
+  EXPECT_EQ(States().size(), 0u) << "failed launches leave no records";
+  cloud_.fail_launches = false;
+  for (int i = 0; i < 10; ++i) Round();
+  EXPECT_EQ(States()["active"], 1);
+  EXPECT_EQ(cloud_.launches, 4);
+}
+
+TEST_F(ReconcilerTest, NeverExceedsSlots) {
+  Manage();
+  Make(/*slots=*/7);  // each instance costs 3
+  policy_.target = 5;
+  for (int i = 0; i < 5; ++i) Round();
+  EXPECT_EQ(cloud_.launches, 2);
+  EXPECT_EQ(EventsContaining("no free slots"), 1) << "said once, not every round";
+  auto st = reconciler_->GetStatus("web");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_NE(st->problem.find("no free slots: 6 of 7 used"), std::string::npos) << st->problem;
+}
+
+TEST_F(ReconcilerTest, ScaleDownDrainsUntilNoOpenConnections) {
+  Manage();
+  Make();
+  policy_.target = 2;
+  for (int i = 0; i < 3; ++i) Round();
+  ASSERT_EQ(States()["active"], 2);
+  policy_.target = 1;
+  std::string victim;
+  Round();
+  for (const auto& r : Instances()) {
+    if (r.state == InstanceState::kDraining) victim = r.address;
+  }
+  ASSERT_FALSE(victim.empty());
+  EXPECT_EQ(nginx_.members["web"].size(), 1u) << "out of the upstream first";
+  open_conns_[victim] = 2;
+  for (int i = 0; i < 4; ++i) Round();
+  EXPECT_EQ(States()["draining"], 1) << "kept while connections are open";
+  EXPECT_EQ(cloud_.stops, 0);
+  open_conns_[victim] = 0;
+  Round();
+  EXPECT_EQ(States()["draining"], 0);
+  EXPECT_EQ(EventsContaining("drained: no open connections"), 1);
+}
+
+TEST_F(ReconcilerTest, DrainTimeoutStopsABusyInstance) {
+  Manage();
+  Make();
+  policy_.target = 1;
+  for (int i = 0; i < 2; ++i) Round();
+  policy_.target = 0;
+  Round();
+  for (const auto& r : Instances()) open_conns_[r.address] = 5;
+  for (int i = 0; i < 19; ++i) Round();  // 9.5 s of the 10 s drain_timeout
+  EXPECT_EQ(States()["draining"], 1);
+  Round();
+  Round();
+  EXPECT_EQ(States()["draining"], 0);
+  EXPECT_EQ(EventsContaining("drain_timeout 10s passed with 5 open connection(s)"), 1);
+}
+
+TEST_F(ReconcilerTest, UnhealthyInstanceIsReplaced) {
+  Manage();
+  Make();
+  policy_.target = 1;
+  for (int i = 0; i < 2; ++i) Round();
+  ASSERT_EQ(States()["active"], 1);
+  std::string id = Instances().front().id;
+  health_.failing.insert(id);
+  Round();  // errored → retired; the next round launches a replacement
+  Round();
+  Round();
+  auto list = Instances();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_NE(list[0].id, id);
+  EXPECT_EQ(list[0].state, InstanceState::kActive);
+  EXPECT_EQ(EventsContaining("failed 3 health check(s) (connection refused)"), 2);  // transition + removal
+}
+
+TEST_F(ReconcilerTest, ExitedProcessIsReplacedAndStrayIsStopped) {
+  Manage();
+  Make();
+  policy_.target = 1;
+  for (int i = 0; i < 2; ++i) Round();
+  std::string id = Instances().front().id;
+  cloud_.running[id].running = false;
+  cloud_.running[id].exit_code = 3;
+  InstanceInfo stray;
+  stray.instance_id = "web-stray";
+  stray.endpoint = "web";
+  stray.running = true;
+  cloud_.running["web-stray"] = stray;
+  Round();
+  EXPECT_EQ(EventsContaining("exited with code 3"), 2);
+  EXPECT_EQ(EventsContaining("web-stray"), 1);
+  for (int i = 0; i < 3; ++i) Round();
+  EXPECT_EQ(States()["active"], 1);
+}
+
+TEST_F(ReconcilerTest, StopDrainsEverythingAndUnmanageRemovesTheEndpoint) {
+  Manage();
+  Make();
+  policy_.target = 3;
+  for (int i = 0; i < 4; ++i) Round();
+  ASSERT_EQ(States()["active"], 3);
+  ASSERT_TRUE(registry_->SetState("web", EndpointState::kStopped).ok());
+  Round();
+  EXPECT_EQ(States()["draining"], 3) << "stop ignores the ramp limit";
+  for (int i = 0; i < 3; ++i) Round();
+  EXPECT_TRUE(States().empty());
+  ASSERT_TRUE(registry_->SetState("web", EndpointState::kDeleting).ok());
+  Round();
+  EXPECT_TRUE(registry_->Get("web").status().IsNotFound());
+}
+
+}  // namespace
+}  // namespace reactor
