@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/cloud/docker_cloud.h"
 #include "agent/cloud/process_cloud.h"
 #include "agent/cloud/static_cloud.h"
 #include "agent/endpoint/endpoint_parser.h"
@@ -88,6 +89,9 @@ Status Agent::Start() {
   ps.port_range = config_.process.port_range;
   clouds_[CloudKind::kProcess] = std::make_unique<ProcessCloud>(ps, *events_, clock_);
   clouds_[CloudKind::kStatic] = std::make_unique<StaticCloud>();
+  // The docker driver is always present: a missing or refusing socket shows
+  // up as launch errors (with backoff) for docker endpoints only.
+  clouds_[CloudKind::kDocker] = MakeDockerCloud(config_.docker, config_.name, *events_, clock_);
 
   health_ = std::make_unique<HealthChecker>(clock_);
   health_->Start();

@@ -124,12 +124,26 @@ Status Reconciler::RunOnce() {
 
   cloud_view_.clear();
   retired_.clear();
+  // Only the clouds something uses are asked (a host without dockerd is fine
+  // as long as no endpoint wants docker); a failure is reported when it
+  // starts or changes, not every round.
+  std::set<std::string> in_use;
+  for (const auto& rec : *endpoints) in_use.insert(CloudKindName(rec.config.cloud));
+  for (const auto& inst : *all_instances) in_use.insert(inst.cloud);
   for (auto& [kind, cloud] : clouds_) {
-    if (kind == CloudKind::kStatic) continue;
+    if (kind == CloudKind::kStatic || !in_use.count(cloud->Name())) continue;
     auto listed = cloud->List(options_.manager);
+    std::string& last_error = cloud_errors_[cloud->Name()];
     if (!listed.ok()) {
-      events_.Record("", "error", std::string(cloud->Name()) + " cloud: " + listed.status().ToString());
+      if (last_error != listed.status().message()) {
+        events_.Record("", "error", std::string(cloud->Name()) + " cloud: " + listed.status().ToString());
+        last_error = listed.status().message();
+      }
       continue;
+    }
+    if (!last_error.empty()) {
+      events_.Record("", "cloud", std::string(cloud->Name()) + " cloud reachable again");
+      last_error.clear();
     }
     auto& view = cloud_view_[cloud->Name()];
     for (auto& info : *listed) view[info.instance_id] = info;

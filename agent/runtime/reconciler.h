@@ -140,6 +140,7 @@ class Reconciler {
   std::map<std::string, std::map<std::string, InstanceInfo>> cloud_view_;  // cloud name → id → info
   std::map<std::string, HealthReport> health_view_;
   std::set<std::string> waiting_for_slots_;  // endpoints told "no free slots" (said once)
+  std::map<std::string, std::string> cloud_errors_;  // cloud name → last List error reported
   std::set<std::string> retired_;  // instances retired this round (their stop is queued)
   std::string last_manager_record_;
   int slots_used_ = 0;
