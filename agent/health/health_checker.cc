@@ -159,6 +159,9 @@ void HealthChecker::Finish(Check& c, bool ok, const std::string& result) {
   // Next check one interval after this one started, with ±10% jitter so that
   // checks of many instances spread out instead of firing together.
   int64_t iv = c.target.interval.count();
+  // An instance that has not risen yet is probed more often (up to 4× per
+  // interval, not below 100 ms) so a new instance takes traffic promptly.
+  if (c.report.state == HealthState::kPending) iv = std::max<int64_t>(std::min<int64_t>(iv, 100), iv / 4);
   rng_ ^= rng_ << 13;
   rng_ ^= rng_ >> 7;
   rng_ ^= rng_ << 17;

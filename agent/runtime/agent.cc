@@ -22,6 +22,38 @@ namespace reactor {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The scaling policy's numbers: nginx traffic from the access log, plus the
+// custom metrics pushed through the API (which win over nothing built in:
+// their names cannot clash, the API refuses built-in names).
+class AgentMetricsSource : public MetricsSource {
+ public:
+  AgentMetricsSource(MetricsCollector& collector, CustomMetrics& custom) : collector_(collector), custom_(custom) {}
+  std::map<std::string, double> Averages(const std::string& endpoint, Duration window,
+                                         const std::vector<std::string>& backends) override {
+    std::map<std::string, double> out = collector_.Metrics(endpoint, window, backends).averages;
+    for (const auto& [name, value] : custom_.Current(endpoint)) out[name] = value;
+    return out;
+  }
+
+ private:
+  MetricsCollector& collector_;
+  CustomMetrics& custom_;
+};
+
+std::vector<std::string> ActiveAddresses(Store& store, const std::string& endpoint) {
+  std::vector<std::string> out;
+  auto list = InstanceTable(store).List(endpoint);
+  if (!list.ok()) return out;
+  for (const auto& r : *list) {
+    if (r.state == InstanceState::kActive && !r.address.empty()) out.push_back(r.address);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::string> LoadOrCreateToken(const std::string& path) {
   std::ifstream in(path);
   if (in) {
@@ -95,7 +127,10 @@ Status Agent::Start() {
 
   health_ = std::make_unique<HealthChecker>(clock_);
   health_->Start();
-  policy_ = std::make_unique<MinMaxPolicy>();
+  collector_ = std::make_unique<MetricsCollector>(nginx_->AccessLogPath(), clock_);
+  custom_metrics_ = std::make_unique<CustomMetrics>(*store_, clock_);
+  metrics_source_ = std::make_unique<AgentMetricsSource>(*collector_, *custom_metrics_);
+  policy_ = std::make_unique<RulesPolicy>(*metrics_source_, clock_);
   std::map<CloudKind, Cloud*> clouds;
   for (auto& [kind, cloud] : clouds_) clouds[kind] = cloud.get();
   ReconcilerOptions opts;
@@ -118,7 +153,11 @@ Status Agent::Start() {
   ctx.token = *token;
   ctx.wake = [this] { Wake(); };
   api_ = std::make_unique<ApiServer>(ctx);
-  REACTOR_RETURN_IF_ERROR(api_->Start(config_.listen.ToString()));
+  Store* store_ptr = store_.get();
+  metrics_routes_ = std::make_unique<MetricsRoutes>(
+      *collector_, *custom_metrics_, *registry_, *store_,
+      [store_ptr](const std::string& endpoint) { return ActiveAddresses(*store_ptr, endpoint); });
+  REACTOR_RETURN_IF_ERROR(api_->Start(config_.listen.ToString(), metrics_routes_.get()));
   // systemd (Type=notify): ready once the API answers. A no-op without NOTIFY_SOCKET.
   sd_notifyf(0, "READY=1\nSTATUS=serving API on %s", config_.listen.ToString().c_str());
   events_->Record("", "start", "agent " + config_.name + " started; API on " + config_.listen.ToString() +
@@ -234,6 +273,7 @@ void Agent::Run() {
     sd_notify(0, "WATCHDOG=1");
     Status st = nginx_->Supervise();
     if (!st.ok()) spdlog::warn("nginx supervision: {}", st.ToString());
+    collector_->Poll();
     st = reconciler_->RunOnce();
     if (!st.ok()) events_->Record("", "error", "reconcile round failed: " + st.ToString());
 

@@ -17,6 +17,10 @@
 #include "agent/endpoint/endpoint_registry.h"
 #include "agent/events/event_log.h"
 #include "agent/health/health_checker.h"
+#include "agent/metrics/custom_metrics.h"
+#include "agent/metrics/metrics_collector.h"
+#include "agent/metrics/metrics_routes.h"
+#include "agent/scaler/rules_policy.h"
 #include "agent/nginx/nginx_controller.h"
 #include "agent/runtime/reconciler.h"
 #include "agent/store/store.h"
@@ -57,7 +61,11 @@ class Agent {
   std::unique_ptr<NginxController> nginx_;
   std::map<CloudKind, std::unique_ptr<Cloud>> clouds_;
   std::unique_ptr<HealthChecker> health_;
+  std::unique_ptr<MetricsCollector> collector_;
+  std::unique_ptr<CustomMetrics> custom_metrics_;
+  std::unique_ptr<MetricsSource> metrics_source_;
   std::unique_ptr<ScalingPolicy> policy_;
+  std::unique_ptr<MetricsRoutes> metrics_routes_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<EndpointRegistry> registry_;
   std::unique_ptr<ProcHostPortProbe> probe_;
