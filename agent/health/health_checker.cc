@@ -155,13 +155,16 @@ void HealthChecker::Finish(Check& c, bool ok, const std::string& result) {
   c.report.consecutive_failures = c.threshold.consecutive_failures();
   c.report.checks++;
   c.report.last_result = result;
-  if (tr == HealthTransition::kChanged) c.report.transitions++;
+  if (tr == HealthTransition::kChanged) {
+    c.report.transitions++;
+    transition_pending_ = true;
+  }
   // Next check one interval after this one started, with ±10% jitter so that
   // checks of many instances spread out instead of firing together.
   int64_t iv = c.target.interval.count();
-  // An instance that has not risen yet is probed more often (up to 4× per
-  // interval, not below 100 ms) so a new instance takes traffic promptly.
-  if (c.report.state == HealthState::kPending) iv = std::max<int64_t>(std::min<int64_t>(iv, 100), iv / 4);
+  // An instance that has not risen yet is probed every 100 ms (or its
+  // interval, if shorter) so that a new instance takes traffic promptly.
+  if (c.report.state == HealthState::kPending) iv = std::min<int64_t>(iv, 100);
   rng_ ^= rng_ << 13;
   rng_ ^= rng_ >> 7;
   rng_ ^= rng_ << 17;
@@ -212,12 +215,21 @@ void HealthChecker::Step(Duration wait) {
 
 void HealthChecker::Loop() {
   while (true) {
+    std::function<void()> notify;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stop_) return;
+      if (transition_pending_) notify = on_transition_;
+      transition_pending_ = false;
     }
+    if (notify) notify();
     Step(Duration(200));
   }
+}
+
+void HealthChecker::SetOnTransition(std::function<void()> callback) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_transition_ = std::move(callback);
 }
 
 void HealthChecker::RunRound(Duration limit) {

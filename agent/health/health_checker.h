@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -70,6 +71,10 @@ class HealthChecker : public HealthSource {
   /// The current report of every target. Thread-safe.
   std::map<std::string, HealthReport> Snapshot() const override;
 
+  /// Called on the checking thread (without locks held) after a round in
+  /// which some target changed state, so the agent can act at once.
+  void SetOnTransition(std::function<void()> callback);
+
   /// Runs checks until every target has been checked once (or `limit`
   /// passes). For tests and for one-shot use without Start(). REQUIRES: not started.
   void RunRound(Duration limit);
@@ -89,6 +94,8 @@ class HealthChecker : public HealthSource {
   // State below is protected by mu_.
   std::map<std::string, std::unique_ptr<Check>> checks_;
   bool stop_ = false;
+  bool transition_pending_ = false;
+  std::function<void()> on_transition_;
 
   std::thread thread_;
   uint64_t rng_ = 0x9E3779B97F4A7C15ull;  // jitter; only the checking thread

@@ -126,6 +126,7 @@ Status Agent::Start() {
   clouds_[CloudKind::kDocker] = MakeDockerCloud(config_.docker, config_.name, *events_, clock_);
 
   health_ = std::make_unique<HealthChecker>(clock_);
+  health_->SetOnTransition([this] { Wake(); });
   health_->Start();
   collector_ = std::make_unique<MetricsCollector>(nginx_->AccessLogPath(), clock_);
   custom_metrics_ = std::make_unique<CustomMetrics>(*store_, clock_);
