@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/cloud/command_line.h"
+#include "agent/metrics/tcp_table.h"
 
 namespace reactor {
 
@@ -51,40 +52,6 @@ std::string ShortId(const std::string& id) { return id.substr(0, 12); }
 std::string JoinHostPort(const std::string& host, int port) {
   const bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-/// Ports in LISTEN state in /proc/net/tcp and /proc/net/tcp6, any address.
-/// Containers with host networking listen in this namespace too.
-std::set<int> ListeningPorts() {
-  std::set<int> ports;
-  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::string slot, local, remote, state;
-      if (!(fields >> slot >> local >> remote >> state)) continue;
-      if (state != "0A") continue;  // TCP_LISTEN
-      const size_t colon = local.rfind(':');
-      if (colon == std::string::npos) continue;
-      ports.insert(static_cast<int>(std::strtol(local.c_str() + colon + 1, nullptr, 16)));
-    }
-  }
-  return ports;
-}
-
-/// True if `ip`:port (IPv4; loopback if `ip` is not one) can be bound now.
-bool CanBind(const std::string& ip, int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
 }
 
 }  // namespace
@@ -157,7 +124,7 @@ Result<int> DockerCloud::PickPort(const std::vector<ContainerSummary>& container
   if (next_port_ < lo || next_port_ > hi) next_port_ = lo;
   for (int i = 0; i < span; ++i) {
     const int port = lo + (next_port_ - lo + i) % span;
-    if (taken.count(port) > 0 || !CanBind(settings_.host_ip, port)) continue;
+    if (taken.count(port) > 0 || !CanBindTcp(settings_.host_ip, port)) continue;
     next_port_ = port == hi ? lo : port + 1;
     return port;
   }

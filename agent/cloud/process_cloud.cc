@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/cloud/command_line.h"
+#include "agent/metrics/tcp_table.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -88,40 +89,6 @@ bool GroupAlive(pid_t pgid) {
   }
   ::closedir(dir);
   return alive;
-}
-
-/// Ports in LISTEN state in /proc/net/tcp and /proc/net/tcp6, any address.
-std::set<int> ListeningPorts() {
-  std::set<int> ports;
-  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::string slot, local, remote, state;
-      if (!(fields >> slot >> local >> remote >> state)) continue;
-      if (state != "0A") continue;  // TCP_LISTEN
-      const size_t colon = local.rfind(':');
-      if (colon == std::string::npos) continue;
-      ports.insert(static_cast<int>(std::strtol(local.c_str() + colon + 1, nullptr, 16)));
-    }
-  }
-  return ports;
-}
-
-/// True if 127.0.0.1:port can be bound right now (no SO_REUSEADDR, so a
-/// socket on 0.0.0.0:port or in TIME_WAIT also counts as taken).
-bool CanBindLoopback(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
 }
 
 // ---------------------------------------------------------------------------
@@ -419,7 +386,7 @@ Result<int> ProcessCloud::PickPort(const std::vector<ProcessRecord>& records) {
   if (next_port_ < lo || next_port_ > hi) next_port_ = lo;
   for (int i = 0; i < span; ++i) {
     const int port = lo + (next_port_ - lo + i) % span;
-    if (taken.count(port) > 0 || !CanBindLoopback(port)) continue;
+    if (taken.count(port) > 0 || !CanBindTcp("127.0.0.1", port)) continue;
     next_port_ = port == hi ? lo : port + 1;
     return port;
   }

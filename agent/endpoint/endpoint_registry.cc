@@ -163,11 +163,6 @@ Status EndpointRegistry::SetState(const std::string& name, EndpointState state) 
 
 Status EndpointRegistry::Remove(const std::string& name) { return store_.Delete(EndpointKey(name)); }
 
-bool ProcHostPortProbe::PortInUse(int port) const {
-  for (const auto& s : ReadTcpTable()) {
-    if (s.state == kTcpListen && s.local_port == port) return true;
-  }
-  return false;
-}
+bool ProcHostPortProbe::PortInUse(int port) const { return ListeningPorts().count(port) > 0; }
 
 }  // namespace reactor

@@ -1,6 +1,9 @@
 #include "agent/metrics/tcp_table.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -76,6 +79,26 @@ std::vector<TcpSocket> ReadTcpTable(const std::string& proc_dir) {
     all.insert(all.end(), part.begin(), part.end());
   }
   return all;
+}
+
+std::set<int> ListeningPorts() {
+  std::set<int> ports;
+  for (const auto& s : ReadTcpTable()) {
+    if (s.state == kTcpListen) ports.insert(s.local_port);
+  }
+  return ports;
+}
+
+bool CanBindTcp(const std::string& ip, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
 }
 
 int CountEstablishedTo(const std::vector<TcpSocket>& table, const std::string& address) {

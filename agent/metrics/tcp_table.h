@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,12 @@ constexpr int kTcpListen = 10;
 std::vector<TcpSocket> ParseProcNetTcp(const std::string& text);
 /// Reads both files from `proc_dir` (default /proc/net).
 std::vector<TcpSocket> ReadTcpTable(const std::string& proc_dir = "/proc/net");
+/// Ports in LISTEN state on any address, from ReadTcpTable().
+std::set<int> ListeningPorts();
+/// True if `ip`:port (IPv4; loopback if `ip` is not IPv4) can be bound right
+/// now. No SO_REUSEADDR, so a socket on 0.0.0.0:port or in TIME_WAIT also
+/// counts as taken.
+bool CanBindTcp(const std::string& ip, int port);
 /// Number of ESTABLISHED sockets whose remote end is `address` ("ip:port").
 int CountEstablishedTo(const std::vector<TcpSocket>& table, const std::string& address);
 
