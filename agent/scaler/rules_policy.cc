@@ -93,6 +93,10 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
     if (now - h.first_seen < cfg.scaling.scale_down_delay) highest = std::max<long>(highest, current);
     effective = std::min<long>(highest, current);
   }
+  // Stabilisation holds back what the rules recommend, never the operator's
+  // limits: a lowered max_instances (or raised min) applies at once, as with
+  // HPA's maxReplicas.
+  effective = std::clamp<long>(effective, min, std::max(min, max));
   d.target = static_cast<int>(effective);
 
   if (effective != current || target != current) {

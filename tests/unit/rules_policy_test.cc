@@ -82,6 +82,20 @@ TEST(RulesPolicy, ScaleDownGoesOnlyAsLowAsTheHighestRecentTarget) {
   EXPECT_EQ(p.Decide(cfg, 4, Backends(4)).target, 2);
 }
 
+TEST(RulesPolicy, LoweredMaxInstancesAppliesAtOnce) {
+  FakeClock clock;
+  FakeMetrics m;
+  RulesPolicy p(m, clock);
+  EXPECT_EQ(p.Decide(Config("", 3, 3), 3, Backends(3)).target, 3);
+  clock.Advance(Duration(1000));
+  auto d = p.Decide(Config("", 1, 1), 3, Backends(3));
+  EXPECT_EQ(d.target, 1) << "the limit is not a recommendation to stabilise: " << d.explanation;
+  EXPECT_EQ(d.explanation.find("held at"), std::string::npos) << d.explanation;
+  // Rules that want more than the new max do not hold it up either.
+  m.values["rate"] = 100;
+  EXPECT_EQ(p.Decide(Config("5 < rate < 20", 1, 2, Duration(30000)), 4, Backends(4)).target, 2);
+}
+
 TEST(RulesPolicy, ScaleUpIsNotHeldBack) {
   FakeClock clock;
   FakeMetrics m;
