@@ -156,6 +156,7 @@ class RestartTest(AgentTestCase):
         port = free_port()
         a.manage("web", process_endpoint_ini(port, 2, 2))
         a.wait_healthy("web", 2)
+        wait_until(lambda: http_get(self.url(port))[0] == 200, what="traffic through nginx")
         before = sorted(i["id"] for i in a.instances("web"))
         pids = sorted(a.instance_pids())
         nginx = a.nginx_pid()
@@ -240,6 +241,14 @@ fall = 1
         wait_until(lambda: a.status("st")["healthy"] == 1, what="failed static backend out of the upstream")
         for _ in range(6):
             self.assertEqual(http_get(self.url(port))[1].strip(), f"backend {b2.port}")
+        # A static backend is never replaced: when it answers again it rejoins.
+        b1 = Backend(b1.port)
+        self.addCleanup(b1.stop)
+        a.wait_healthy("st", 2)
+        wait_until(lambda: f"backend {b1.port}" in {http_get(self.url(port))[1].strip() for _ in range(6)},
+                   what="the recovered static backend back in the upstream")
+        self.assertEqual(sorted(i["address"] for i in a.instances("st")),
+                         sorted(f"127.0.0.1:{p}" for p in (b1.port, b2.port)), "the same two addresses")
 
     def test_reload_coalescing(self):
         a = self.agent
