@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import unittest
@@ -257,12 +258,18 @@ fall = 1
         wait_until(lambda: a.nginx_pid(), what="nginx")
         start = reloads()
         ports = [free_port() for _ in range(12)]
+        # Backends that refuse connections: ports held bound, never listening,
+        # so nothing else on the machine can answer on them (every site 503s).
+        dead = [socket.socket() for _ in ports]
+        for s in dead:
+            self.addCleanup(s.close)
+            s.bind(("127.0.0.1", 0))
         # Twelve changes at once (as a script or endpoints_dir would make them).
         with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
             futures = [pool.submit(a.manage, f"s{i}",
                                    f"[endpoint]\nurl = http://127.0.0.1:{p}/\ncloud = static\n"
-                                   f"static_instances = 127.0.0.1:{p + 1}\n")
-                       for i, p in enumerate(ports)]
+                                   f"static_instances = 127.0.0.1:{d.getsockname()[1]}\n")
+                       for i, (p, d) in enumerate(zip(ports, dead))]
             for f in futures:
                 f.result()
         wait_until(lambda: all(http_get(self.url(p))[0] == 503 for p in ports), what="all endpoints served")
