@@ -1,6 +1,7 @@
 // reactor-agent: the daemon. Parses flags, loads agent.conf, sets up its own
 // log, handles signals and runs the Agent.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -22,6 +23,16 @@ int Fail(int code, const std::string& message, bool to_log) {
   std::cerr << "reactor-agent: " << message << "\n";
   if (to_log) spdlog::error("{}", message);
   return code;
+}
+
+// Health checks hold one socket per instance being checked, nginx control
+// and the API a few more: 10,000 backends need more than the usual soft
+// limit of 1,024 descriptors, so take what the hard limit allows.
+void RaiseFileLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) spdlog::warn("cannot raise the open file limit to {}", rl.rlim_max);
 }
 
 }  // namespace
@@ -59,6 +70,7 @@ int main(int argc, char** argv) {
     spdlog::set_default_logger(std::make_shared<spdlog::logger>("", log_sink));
   }
   const bool to_log = log_sink != nullptr;
+  RaiseFileLimit();
 
   auto cfg = reactor::LoadAgentConfig(config_path);
   if (!cfg.ok()) return Fail(2, cfg.status().message(), to_log);

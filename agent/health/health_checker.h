@@ -4,7 +4,7 @@
 // own timeout, every `interval` with ±10% jitter, through a HealthThreshold.
 #pragma once
 
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -82,23 +82,54 @@ class HealthChecker : public HealthSource {
  private:
   struct Check;
   void Loop();
-  // One pass: start due checks, drive transfers for up to `wait`, collect results.
+  // One pass: retire removed checks, start due ones, wait up to `wait` for
+  // socket events or curl's timer, and record finished checks.
   void Step(Duration wait);
-  void StartCheck(Check& c);
-  void Finish(Check& c, bool ok, const std::string& result);
+  void StartCheck(Check& c);                  // REQUIRES: mu_ held, loop thread
+  void ReleaseHandle(Check& c);               // detaches and pools c's easy handle; loop thread
+  void Finish(Check& c, bool ok, const std::string& result);  // REQUIRES: mu_ held
+  void Schedule(Check& c, TimePoint due);     // REQUIRES: mu_ held
+  void Unschedule(Check& c);                  // REQUIRES: mu_ held
+  void Retire(std::unique_ptr<Check> c);      // REQUIRES: mu_ held
+  void Wake();
+  // What curl's CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION ask for.
+  void WatchSocket(int fd, int what, bool known);
+  void SetCurlTimer(long timeout_ms);
+  // Runs curl's timeouts if its timer has expired.
+  void DriveTimer();
+  void CollectFinished();
 
   Clock& clock_;
-  void* multi_ = nullptr;  // CURLM*, used only by the checking thread (or RunRound)
+
+  // Used only by the checking thread (or by RunRound, or the destructor
+  // after Stop): libcurl handles are not thread-safe, so no other thread
+  // touches multi_ or an easy handle.
+  void* multi_ = nullptr;  // CURLM*
+  int epoll_fd_ = -1;      // the sockets curl asks us to watch, and wake_fd_
+  bool curl_timer_set_ = false;
+  std::chrono::steady_clock::time_point curl_deadline_{};
+  std::vector<void*> idle_easy_;  // CURL* handles for the next checks
+  uint64_t rng_ = 0x9E3779B97F4A7C15ull;  // jitter
+
+  // Constant after construction.
+  int wake_fd_ = -1;  // eventfd: SetTargets and Stop interrupt the wait
 
   mutable std::mutex mu_;
   // State below is protected by mu_.
   std::map<std::string, std::unique_ptr<Check>> checks_;
+  // Checks that are not in flight, by next due time, so that a step touches
+  // only the checks that are due rather than all of them.
+  std::multimap<TimePoint, Check*> due_;
+  // Checks dropped by SetTargets; the checking thread detaches their easy
+  // handles from multi_ and frees them.
+  std::vector<std::unique_ptr<Check>> retired_;
+  size_t in_flight_ = 0;        // checks attached to multi_
+  size_t round_remaining_ = 0;  // RunRound: targets not yet checked this round
   bool stop_ = false;
   bool transition_pending_ = false;
   std::function<void()> on_transition_;
 
   std::thread thread_;
-  uint64_t rng_ = 0x9E3779B97F4A7C15ull;  // jitter; only the checking thread
 };
 
 }  // namespace reactor
