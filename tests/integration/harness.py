@@ -20,6 +20,12 @@ SRC = os.environ.get("REACTOR_SOURCE_DIR", os.path.join(os.path.dirname(__file__
 PYTHON = shutil.which("python3", path="/usr/bin") or shutil.which("python3")
 
 
+# Instance ports come from blocks below Linux's ephemeral range (32768-60999),
+# where free_port() finds nginx's listen ports: an instance can never take a
+# port a test picked for nginx. Process blocks: 10000-17999; docker: 21000-25999.
+PROCESS_PORT_BASE = 10000
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -130,7 +136,7 @@ interval = 500ms
 prefix = {self.prefix}
 {nginx_extra or "reload_delay = 200ms"}
 [cloud:process]
-port_range = {30000 + (os.getpid() % 200) * 40}-{30000 + (os.getpid() % 200) * 40 + 39}
+port_range = {PROCESS_PORT_BASE + (os.getpid() % 200) * 40}-{PROCESS_PORT_BASE + (os.getpid() % 200) * 40 + 39}
 log_dir = {self.dir}/logs
 """)
         self.proc = None

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/store/sqlite_store.h"
 #include "fake_clock.h"
@@ -14,7 +16,10 @@ namespace {
 class FakeCloud : public Cloud {
  public:
   const char* Name() const override { return "process"; }
+  // Thread-safe like the real clouds: the reconciler stops instances on a
+  // worker thread while its loop launches and lists.
   Result<InstanceInfo> Launch(const LaunchRequest& req) override {
+    std::lock_guard<std::mutex> lock(mu);
     launches++;
     if (fail_launches) return Status::Unavailable("no port free");
     InstanceInfo i;
@@ -27,20 +32,24 @@ class FakeCloud : public Cloud {
     return i;
   }
   Status Stop(const std::string& id, Duration) override {
+    std::lock_guard<std::mutex> lock(mu);
     stops++;
     running.erase(id);
     return Status::Ok();
   }
   Result<std::vector<InstanceInfo>> List(const std::string&) override {
+    std::lock_guard<std::mutex> lock(mu);
     std::vector<InstanceInfo> out;
     for (auto& [id, i] : running) out.push_back(i);
     return out;
   }
   Result<InstanceInfo> Inspect(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu);
     auto it = running.find(id);
     if (it == running.end()) return Status::NotFound(id);
     return it->second;
   }
+  std::mutex mu;
   std::map<std::string, InstanceInfo> running;
   int launches = 0;
   int stops = 0;
@@ -60,6 +69,7 @@ class FakeNginx : public NginxController {
     return Status::Ok();
   }
   Status Flush() override { return Status::Ok(); }
+  std::optional<Duration> UntilFlushDue() const override { return std::nullopt; }
   Status Supervise() override { return Status::Ok(); }
   void Detach() override {}
   std::string AccessLogPath() const override { return "/dev/null"; }
