@@ -85,12 +85,16 @@ void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)
 LocalNginxController::LocalNginxController(NginxSettings settings, EventSink& events, Clock& clock)
     : settings_(std::move(settings)),
       events_(events),
+      clock_(clock),
       prefix_(Trimmed(settings_.prefix)),
       control_socket_(prefix_ + "/control/control.sock"),
       members_file_(prefix_ + "/members.state"),
       coalescer_(clock, settings_.reload_delay) {}
 
-LocalNginxController::~LocalNginxController() = default;
+LocalNginxController::~LocalNginxController() {
+  std::lock_guard<std::mutex> lock(mu_);
+  PersistDirtyMembersLocked();
+}
 
 std::string LocalNginxController::AccessLogPath() const { return prefix_ + "/logs/access.log"; }
 
@@ -114,9 +118,17 @@ pid_t LocalNginxController::PidLocked() const {
   return ProcessRunning(pid) ? pid : 0;
 }
 
-Result<std::map<std::string, std::string>> LocalNginxController::RenderLocked() const {
+Result<std::map<std::string, std::string>> LocalNginxController::RenderLocked() {
+  // Templates are read every time (an edited template_dir takes effect at
+  // the next round); the rendering is redone only when an input changed.
   Result<NginxTemplates> templates = LoadNginxTemplates(settings_.template_dir);
   if (!templates.ok()) return templates.status();
+  const bool reload_mode = settings_.upstreams == NginxSettings::Upstreams::kReload;
+  if (last_rendering_ && last_rendering_->templates == templates.value() && last_rendering_->endpoints == endpoints_ &&
+      (!reload_mode || last_rendering_->members == members_)) {
+    return last_rendering_->files;
+  }
+  const TimePoint start = clock_.Now();
   NginxRenderInput in;
   in.mode = settings_.mode;
   in.upstreams = settings_.upstreams;
@@ -125,8 +137,12 @@ Result<std::map<std::string, std::string>> LocalNginxController::RenderLocked() 
   in.control_socket = control_socket_;
   in.members_file = members_file_;
   in.endpoints = endpoints_;
-  if (settings_.upstreams == NginxSettings::Upstreams::kReload) in.members = members_;
-  return RenderNginxConfig(templates.value(), in);
+  if (reload_mode) in.members = members_;
+  Result<std::map<std::string, std::string>> files = RenderNginxConfig(templates.value(), in);
+  if (!files.ok()) return files.status();
+  last_rendering_ = Rendering{std::move(templates).value(), endpoints_, reload_mode ? members_ : MemberLists{},
+                              files.value(), clock_.Now() - start};
+  return files;
 }
 
 void LocalNginxController::LoadLiveLocked() {
@@ -188,6 +204,7 @@ Status LocalNginxController::Start() {
 }
 
 Status LocalNginxController::SpawnLocked() {
+  PersistDirtyMembersLocked();  // the new nginx loads the latest lists
   unlink(control_socket_.c_str());  // stale after a crash; nginx would fail to bind it
   const std::string stderr_log = prefix_ + "/logs/nginx.stderr";
   Result<pid_t> child = SpawnDetached(
@@ -255,7 +272,9 @@ Status LocalNginxController::SetMembers(const std::string& endpoint, const std::
     return NoteChangeLocked();
   }
   members_[endpoint] = members;
-  REACTOR_RETURN_IF_ERROR(PersistMembersLocked());
+  // Written once per Flush: rewriting (and fsyncing) every endpoint's list
+  // for each change made a round that changed many endpoints quadratic.
+  members_dirty_ = true;
   if (!started_ || PidLocked() == 0) return Status::Ok();  // nginx loads the file when it starts
   return PostMembers(control_socket_, endpoint, members, kControlTimeout);
 }
@@ -263,13 +282,29 @@ Status LocalNginxController::SetMembers(const std::string& endpoint, const std::
 Status LocalNginxController::PersistMembersLocked() {
   std::error_code ec;
   fs::create_directories(prefix_, ec);
-  return WriteAtomically(members_file_, EncodeMembersFile(members_));
+  Status s = WriteAtomically(members_file_, EncodeMembersFile(members_));
+  if (s.ok()) members_dirty_ = false;
+  return s;
+}
+
+void LocalNginxController::PersistDirtyMembersLocked() {
+  if (!members_dirty_) return;
+  Status s = PersistMembersLocked();
+  // nginx keeps serving the pushed lists; only a restart would miss them.
+  if (!s.ok()) events_.Record("", "error", "saving nginx member lists: " + s.message());
 }
 
 Status LocalNginxController::Flush() {
   std::lock_guard<std::mutex> lock(mu_);
+  PersistDirtyMembersLocked();
   if (!coalescer_.Due()) return Status::Ok();
   return ApplyLocked();
+}
+
+std::optional<Duration> LocalNginxController::UntilFlushDue() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!coalescer_.pending()) return std::nullopt;
+  return coalescer_.UntilDue();
 }
 
 Status LocalNginxController::ApplyLocked() {
@@ -281,8 +316,11 @@ Status LocalNginxController::ApplyLocked() {
   }
   if (files.value() == live_files_) return Status::Ok();
   if (files.value() == failed_files_) return last_error_;  // nginx -t already refused exactly this
-  Status s = settings_.mode == NginxSettings::Mode::kManaged ? InstallManagedLocked(files.value())
-                                                               : InstallSystemLocked(files.value());
+  const Duration render_time = last_rendering_ ? last_rendering_->took : Duration(0);
+  const TimePoint install_start = clock_.Now();
+  Duration test_time{0};
+  Status s = settings_.mode == NginxSettings::Mode::kManaged ? InstallManagedLocked(files.value(), &test_time)
+                                                               : InstallSystemLocked(files.value(), &test_time);
   if (!s.ok()) {
     failed_files_ = files.value();
     last_error_ = s;
@@ -292,10 +330,14 @@ Status LocalNginxController::ApplyLocked() {
   live_files_ = std::move(files).value();
   failed_files_.clear();
   last_error_ = Status::Ok();
-  return ReloadLocked();
+  const Duration install_time = std::chrono::duration_cast<Duration>(clock_.Now() - install_start) - test_time;
+  return ReloadLocked("render " + std::to_string(render_time.count()) + " ms, nginx -t " +
+                      std::to_string(test_time.count()) + " ms, write and swap " +
+                      std::to_string(install_time.count()) + " ms");
 }
 
-Status LocalNginxController::InstallManagedLocked(const std::map<std::string, std::string>& files) {
+Status LocalNginxController::InstallManagedLocked(const std::map<std::string, std::string>& files,
+                                                  Duration* test_time) {
   const fs::path prefix(prefix_);
   const fs::path staging = prefix / "conf.new";
   std::error_code ec;
@@ -304,8 +346,10 @@ Status LocalNginxController::InstallManagedLocked(const std::map<std::string, st
   if (ec) return Status::IOError(staging.string(), ec.message());
   for (const auto& [name, content] : files) REACTOR_RETURN_IF_ERROR(WriteFile(staging / name, content));
 
+  const TimePoint test_start = clock_.Now();
   Result<CommandResult> test = RunCommand(
       {settings_.binary, "-t", "-q", "-p", prefix_, "-c", (staging / kMainConfFile).string()}, kTestTimeout);
+  *test_time = std::chrono::duration_cast<Duration>(clock_.Now() - test_start);
   if (!test.ok()) return test.status().WithContext("nginx -t");
   if (test->exit_code != 0) return Status::InvalidArgument("nginx -t: " + OneLine(test->output));
 
@@ -333,7 +377,8 @@ Status LocalNginxController::InstallManagedLocked(const std::map<std::string, st
   return Status::Ok();
 }
 
-Status LocalNginxController::InstallSystemLocked(const std::map<std::string, std::string>& files) {
+Status LocalNginxController::InstallSystemLocked(const std::map<std::string, std::string>& files,
+                                                 Duration* test_time) {
   const fs::path live = fs::path(settings_.conf_dir) / kSystemConfFile;
   Result<std::string> old = ReadAll(live);
   // conf_dir is included as *.conf: the hidden temp name is not picked up.
@@ -346,7 +391,9 @@ Status LocalNginxController::InstallSystemLocked(const std::map<std::string, std
     argv.push_back("-c");
     argv.push_back(settings_.system_conf);
   }
+  const TimePoint test_start = clock_.Now();
   Result<CommandResult> test = RunCommand(argv, kTestTimeout);
+  *test_time = std::chrono::duration_cast<Duration>(clock_.Now() - test_start);
   if (!test.ok() || test->exit_code != 0) {
     // Put the previous file back before anyone reloads.
     if (old.ok()) {
@@ -366,7 +413,7 @@ Status LocalNginxController::InstallSystemLocked(const std::map<std::string, std
   return Status::Ok();
 }
 
-Status LocalNginxController::ReloadLocked() {
+Status LocalNginxController::ReloadLocked(const std::string& timings) {
   pid_t pid = PidLocked();
   if (pid == 0) {
     // Managed: nginx is not running yet (Start) or died (Supervise restarts
@@ -379,7 +426,8 @@ Status LocalNginxController::ReloadLocked() {
     return Status::Unavailable("reload nginx (pid " + std::to_string(pid) + "): " + strerror(errno));
   }
   ++reload_count_;
-  events_.Record("", "reload", "nginx reloaded (config generation " + std::to_string(generation_) + ")");
+  events_.Record("", "reload",
+                 "nginx reloaded (config generation " + std::to_string(generation_) + "; " + timings + ")");
   return Status::Ok();
 }
 
@@ -403,12 +451,14 @@ Status LocalNginxController::Supervise() {
 
 void LocalNginxController::Detach() {
   std::lock_guard<std::mutex> lock(mu_);
+  PersistDirtyMembersLocked();
   // Nothing to undo: nginx runs in its own session and keeps serving.
   started_ = false;
 }
 
 Status LocalNginxController::Stop(Duration timeout) {
   std::lock_guard<std::mutex> lock(mu_);
+  PersistDirtyMembersLocked();
   if (settings_.mode != NginxSettings::Mode::kManaged) return Status::Ok();  // the system's nginx is not ours
   pid_t pid = nginx_pid_ > 0 ? nginx_pid_ : ReadPidFile(PidFile());
   nginx_pid_ = 0;

@@ -10,6 +10,7 @@
 //   temp/                client_body, proxy, ... temp paths
 //   control/control.sock the control server (dynamic upstreams; dir is 0700)
 //   members.state        persisted member lists, loaded by nginx at start
+//                        (written by Flush, Stop, Detach and before a start)
 // System mode writes conf_dir/reactor.conf (tested with the system's
 // `nginx -t`, restored on failure) and keeps the previous one in
 // conf.last-good/reactor.conf.
@@ -21,6 +22,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,13 +38,14 @@ class LocalNginxController : public NginxController {
  public:
   /// `events` and `clock` must outlive the controller.
   LocalNginxController(NginxSettings settings, EventSink& events, Clock& clock);
-  /// Leaves nginx running, as Detach() does.
+  /// Leaves nginx running, as Detach() does (writing pending member lists).
   ~LocalNginxController() override;
 
   Status Start() override;
   Status ApplySites(const std::vector<EndpointConfig>& endpoints) override;
   Status SetMembers(const std::string& endpoint, const std::vector<Member>& members) override;
   Status Flush() override;
+  std::optional<Duration> UntilFlushDue() const override;
   Status Supervise() override;
   void Detach() override;
   std::string AccessLogPath() const override;
@@ -55,16 +58,29 @@ class LocalNginxController : public NginxController {
   pid_t MasterPid() const;
 
  private:
+  // The last rendering and what it was rendered from: a round that changes
+  // nothing renders nothing (1,000 endpoints take a noticeable time in mstch).
+  struct Rendering {
+    NginxTemplates templates;
+    std::vector<EndpointConfig> endpoints;
+    MemberLists members;  // reload mode only
+    std::map<std::string, std::string> files;
+    Duration took{0};
+  };
+
   // Everything below is protected by mu_.
-  Result<std::map<std::string, std::string>> RenderLocked() const;
+  Result<std::map<std::string, std::string>> RenderLocked();
   Status ApplyLocked();
   Status NoteChangeLocked();
-  Status InstallManagedLocked(const std::map<std::string, std::string>& files);
-  Status InstallSystemLocked(const std::map<std::string, std::string>& files);
-  Status ReloadLocked();
+  /// Both set `*test_time` to how long `nginx -t` took.
+  Status InstallManagedLocked(const std::map<std::string, std::string>& files, Duration* test_time);
+  Status InstallSystemLocked(const std::map<std::string, std::string>& files, Duration* test_time);
+  /// `timings` goes into the reload event ("render N ms, ...").
+  Status ReloadLocked(const std::string& timings);
   Status SpawnLocked();
   Status RepushMembersLocked();
   Status PersistMembersLocked();
+  void PersistDirtyMembersLocked();
   void LoadLiveLocked();
   pid_t PidLocked() const;
   std::string PidFile() const;
@@ -72,6 +88,7 @@ class LocalNginxController : public NginxController {
   // Constant after construction.
   const NginxSettings settings_;
   EventSink& events_;
+  const Clock& clock_;
   const std::string prefix_;
   const std::string control_socket_;
   const std::string members_file_;
@@ -79,6 +96,8 @@ class LocalNginxController : public NginxController {
   mutable std::mutex mu_;
   std::vector<EndpointConfig> endpoints_;
   MemberLists members_;
+  bool members_dirty_ = false;  // members_ changed since members.state was written
+  std::optional<Rendering> last_rendering_;
   std::map<std::string, std::string> live_files_;
   std::map<std::string, std::string> failed_files_;
   Status last_error_;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,10 +48,16 @@ class NginxController {
   /// byte-identical (then nothing happens). Errors from nginx -t are logged
   /// and returned by the next Flush; the last good config keeps serving.
   virtual Status ApplySites(const std::vector<EndpointConfig>& endpoints) = 0;
-  /// Sets the live members of one endpoint's upstream.
+  /// Sets the live members of one endpoint's upstream. The copy nginx loads
+  /// when it starts is written by the next Flush (or Stop, Detach, a restart),
+  /// once for however many endpoints changed.
   virtual Status SetMembers(const std::string& endpoint, const std::vector<Member>& members) = 0;
   /// Applies anything pending now; called from the agent loop every tick.
   virtual Status Flush() = 0;
+  /// How long until a pending structural change is due (`reload_delay` after
+  /// the first one); nullopt when none is pending. The loop wakes by then so
+  /// that the change is applied without waiting for the next round.
+  virtual std::optional<Duration> UntilFlushDue() const = 0;
   /// Managed mode: restarts nginx if it died (then re-pushes membership).
   virtual Status Supervise() = 0;
   /// Leaves nginx running (it keeps serving when the agent stops).

@@ -19,6 +19,9 @@ struct NginxTemplates {
   std::string main_conf;     // nginx.conf.mustache (managed mode only)
   std::string sites_conf;    // sites.conf.mustache (the http-level part)
   std::string balancer_lua;  // reactor_balancer.lua (dynamic upstreams)
+  bool operator==(const NginxTemplates& o) const {
+    return main_conf == o.main_conf && sites_conf == o.sites_conf && balancer_lua == o.balancer_lua;
+  }
 };
 
 /// The built-in template directory: /usr/share/reactor/templates when the

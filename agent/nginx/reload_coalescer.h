@@ -21,6 +21,11 @@ class ReloadCoalescer {
   bool pending() const { return pending_; }
   /// True iff pending and `delay` has passed since the first change.
   bool Due() const { return pending_ && clock_.Now() - since_ >= delay_; }
+  /// REQUIRES: pending(). How long until Due() (zero once it is).
+  Duration UntilDue() const {
+    Duration left = delay_ - std::chrono::duration_cast<Duration>(clock_.Now() - since_);
+    return left.count() > 0 ? left : Duration(0);
+  }
   /// Forgets the pending change (it was applied, or turned out to be a no-op).
   void Clear() { pending_ = false; }
 

@@ -1,6 +1,7 @@
 #include "agent/runtime/agent.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -274,9 +275,18 @@ void Agent::Run() {
     sd_notify(0, "WATCHDOG=1");
     Status st = nginx_->Supervise();
     if (!st.ok()) spdlog::warn("nginx supervision: {}", st.ToString());
+    // A structural change whose reload_delay has passed goes to nginx now,
+    // not after this round (at 1,000 endpoints a round takes a while).
+    st = nginx_->Flush();
+    if (!st.ok()) spdlog::warn("nginx flush: {}", st.ToString());
     collector_->Poll();
     st = reconciler_->RunOnce();
     if (!st.ok()) events_->Record("", "error", "reconcile round failed: " + st.ToString());
+    // A round at 1,000 endpoints allocates and frees tens of MiB (store
+    // reads, the health snapshot, a rendering), and the API threads' arenas
+    // keep what validating endpoints took: hand free pages back to the
+    // system (measured: 123 MiB resident with 33 MiB in use, without this).
+    malloc_trim(0);
 
     // Sleep until the next round: a full interval, or less while instances
     // are starting or draining so their transitions are noticed promptly.
@@ -284,6 +294,8 @@ void Agent::Run() {
     for (const auto& s : reconciler_->AllStatus()) {
       if (s.draining > 0 || s.healthy < s.instances) wait = std::min(wait, Duration(250));
     }
+    // A structural change waits out reload_delay, not the rest of the interval.
+    if (std::optional<Duration> due = nginx_->UntilFlushDue()) wait = std::min(wait, *due);
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, wait, [this] { return stop_ || wake_ || reload_; });
     wake_ = false;
