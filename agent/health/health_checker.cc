@@ -14,8 +14,7 @@ struct HealthChecker::Check {
   HealthTarget target;
   HealthThreshold threshold{1, 3};
   HealthReport report;
-  TimePoint next_due{};
-  std::multimap<TimePoint, Check*>::iterator due;  // valid iff queued
+  std::multimap<TimePoint, Check*>::iterator due;  // valid iff queued; its key is the due time
   bool queued = false;
   bool in_flight = false;
   bool round_pending = false;  // RunRound still waits for this check
@@ -151,7 +150,6 @@ void HealthChecker::Wake() {
 
 void HealthChecker::Schedule(Check& c, TimePoint due) {
   Unschedule(c);
-  c.next_due = due;
   c.due = due_.emplace(due, &c);
   c.queued = true;
 }

@@ -279,19 +279,17 @@ Status LocalNginxController::SetMembers(const std::string& endpoint, const std::
   return PostMembers(control_socket_, endpoint, members, kControlTimeout);
 }
 
-Status LocalNginxController::PersistMembersLocked() {
+void LocalNginxController::PersistDirtyMembersLocked() {
+  if (!members_dirty_) return;
   std::error_code ec;
   fs::create_directories(prefix_, ec);
   Status s = WriteAtomically(members_file_, EncodeMembersFile(members_));
-  if (s.ok()) members_dirty_ = false;
-  return s;
-}
-
-void LocalNginxController::PersistDirtyMembersLocked() {
-  if (!members_dirty_) return;
-  Status s = PersistMembersLocked();
-  // nginx keeps serving the pushed lists; only a restart would miss them.
-  if (!s.ok()) events_.Record("", "error", "saving nginx member lists: " + s.message());
+  if (s.ok()) {
+    members_dirty_ = false;
+  } else {
+    // nginx keeps serving the pushed lists; only a restart would miss them.
+    events_.Record("", "error", "saving nginx member lists: " + s.message());
+  }
 }
 
 Status LocalNginxController::Flush() {

@@ -79,7 +79,7 @@ class LocalNginxController : public NginxController {
   Status ReloadLocked(const std::string& timings);
   Status SpawnLocked();
   Status RepushMembersLocked();
-  Status PersistMembersLocked();
+  /// Writes members.state if members_ changed since it was last written.
   void PersistDirtyMembersLocked();
   void LoadLiveLocked();
   pid_t PidLocked() const;

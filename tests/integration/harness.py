@@ -122,6 +122,7 @@ class Agent:
         self.endpoints_dir = os.path.join(self.dir, "endpoints.d")
         os.makedirs(self.endpoints_dir)
         self.config = os.path.join(self.dir, "agent.conf")
+        ports_lo = PROCESS_PORT_BASE + (os.getpid() % 200) * 40  # this test process's block
         with open(self.config, "w") as f:
             f.write(f"""[agent]
 name = it-{test_name[:40].replace("_", "-")}
@@ -136,7 +137,7 @@ interval = 500ms
 prefix = {self.prefix}
 {nginx_extra or "reload_delay = 200ms"}
 [cloud:process]
-port_range = {PROCESS_PORT_BASE + (os.getpid() % 200) * 40}-{PROCESS_PORT_BASE + (os.getpid() % 200) * 40 + 39}
+port_range = {ports_lo}-{ports_lo + 39}
 log_dir = {self.dir}/logs
 """)
         self.proc = None

@@ -161,6 +161,8 @@ class DockerTest(DockerTestBase):
         port = free_port()
         a.manage("web", docker_endpoint_ini(port, 2, 2))
         a.wait_healthy("web", 2, timeout=60)
+        # Healthy is not yet served: the new server block waits out reload_delay.
+        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/")[0] == 200, what="traffic through nginx")
         before = self.containers()
         self.assertEqual(len(before), 2)
         a.kill9()
