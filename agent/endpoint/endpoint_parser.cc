@@ -280,6 +280,12 @@ std::string ParseImage(const std::string& v, std::string* out) {
     if (!IsAlnum(v[0])) return "'" + v + "' must start with a letter or digit";
     std::string why = CheckCharset(v, "._/:@-", "letters, digits and . _ / : @ -");
     if (!why.empty()) return why;
+    // The name reaches the Docker Engine API's URL path (/images/NAME/json):
+    // no "..", no empty or dot-led path component, so it cannot walk to another route.
+    if (v.find("..") != std::string::npos) return "'" + v + "' contains '..'";
+    if (v.back() == '/' || v.find("//") != std::string::npos || v.find("/.") != std::string::npos) {
+      return "'" + v + "' has an empty or '.'-led path component";
+    }
   }
   *out = v;
   return "";
@@ -502,6 +508,33 @@ void CheckCrossKeyRules(const EndpointConfig& c, const IniKeyLines& lines, std::
   }
 }
 
+// A default that another key's value can contradict follows what the user
+// wrote instead (HAProxy's `timeout check` follows `inter` the same way), so
+// only two values the user wrote can ever conflict:
+//   [health] timeout       = min(1s, interval)
+//   [scaling] max_instances = max(1, min_instances)
+//   [scaling] min_instances = min(1, max_instances)
+void DeriveDefaults(const IniKeyLines& lines, const std::vector<IniError>& errors, EndpointConfig* c) {
+  auto given = [&](const char* section, const char* key) { return lines.count(IniKeyId(section, key)) > 0; };
+  auto failed = [&](const char* section, const char* key) {
+    return std::any_of(errors.begin(), errors.end(),
+                       [&](const IniError& e) { return e.section == section && e.key == key; });
+  };
+  const HealthConfig health_defaults;
+  if (!given("health", "timeout") && !failed("health", "interval")) {
+    c->health.timeout = std::min(health_defaults.timeout, c->health.interval);
+  }
+  const ScalingConfig scaling_defaults;
+  bool min_given = given("scaling", "min_instances") && !failed("scaling", "min_instances");
+  bool max_given = given("scaling", "max_instances") && !failed("scaling", "max_instances");
+  if (min_given && !given("scaling", "max_instances")) {
+    c->scaling.max_instances = std::max(scaling_defaults.max_instances, c->scaling.min_instances);
+  }
+  if (max_given && !given("scaling", "min_instances")) {
+    c->scaling.min_instances = std::min(scaling_defaults.min_instances, c->scaling.max_instances);
+  }
+}
+
 Result<EndpointConfig> Validate(const std::string& name, const IniDocument& doc) {
   EndpointConfig config;
   config.name = name;
@@ -512,6 +545,7 @@ Result<EndpointConfig> Validate(const std::string& name, const IniDocument& doc)
   IniKeyLines lines;
   std::vector<IniError> found = ApplyIni(doc, EndpointKeys(), &config, &lines);
   errors.insert(errors.end(), found.begin(), found.end());
+  DeriveDefaults(lines, errors, &config);
   CheckCrossKeyRules(config, lines, &errors);
   if (errors.empty()) return config;
   std::string msg;
@@ -601,6 +635,77 @@ Result<EndpointConfig> SetEndpointKey(const EndpointConfig& current, const std::
   }
   if (!found) return Status::InvalidArgument("[" + section + "] " + key + ": unknown key");
   return Validate(current.name, doc);
+}
+
+Result<EndpointConfig> ParseEndpointIniLenient(const std::string& name, const std::string& text) {
+  IniDocument doc = ParseIniText(text);
+  doc.errors.clear();
+  // Each pass drops the entries an error names; a handful of passes settles
+  // it (a dropped key can only make cross-key rules pass or name other keys).
+  for (int pass = 0; pass < 8; ++pass) {
+    EndpointConfig config;
+    config.name = name;
+    IniKeyLines lines;
+    std::vector<IniError> errors = ApplyIni(doc, EndpointKeys(), &config, &lines);
+    DeriveDefaults(lines, errors, &config);
+    CheckCrossKeyRules(config, lines, &errors);
+    if (errors.empty()) return config;
+    size_t before = doc.entries.size();
+    doc.entries.erase(std::remove_if(doc.entries.begin(), doc.entries.end(),
+                                     [&](const IniEntry& e) {
+                                       return std::any_of(errors.begin(), errors.end(), [&](const IniError& err) {
+                                         return err.section == e.section && (err.key.empty() || err.key == e.key);
+                                       });
+                                     }),
+                      doc.entries.end());
+    if (doc.entries.size() == before) break;  // the rest is not any one key's fault
+  }
+  return Status::InvalidArgument("no usable configuration in the stored text of endpoint '" + name + "'");
+}
+
+Result<std::pair<EndpointConfig, std::string>> SetEndpointIniKey(const std::string& name, const std::string& ini,
+                                                                 const std::string& section, const std::string& key,
+                                                                 const std::string& value) {
+  if (!IsSection(section)) {
+    return Status::InvalidArgument("unknown section [" + section + "] (expected one of " + SectionList() + ")");
+  }
+  const auto& keys = EndpointKeys();
+  if (std::none_of(keys.begin(), keys.end(), [&](const Key& k) { return k.section == section && k.key == key; })) {
+    return Status::InvalidArgument("[" + section + "] " + key + ": unknown key");
+  }
+  IniDocument doc = ParseIniText(ini);
+  const std::string canonical = CanonicalIniValue(value);
+  bool replaced = false;
+  for (auto& e : doc.entries) {
+    if (e.section == section && e.key == key) {
+      e.value = canonical;
+      e.line = 0;
+      replaced = true;
+    }
+  }
+  if (!replaced) {
+    auto last = std::find_if(doc.entries.rbegin(), doc.entries.rend(),
+                             [&](const IniEntry& e) { return e.section == section; });
+    doc.entries.insert(last.base(), IniEntry{section, key, canonical, 0});
+    if (std::none_of(doc.sections.begin(), doc.sections.end(),
+                     [&](const IniSectionHeader& h) { return h.name == section; })) {
+      doc.sections.push_back({section, 0});
+    }
+  }
+  auto config = Validate(name, doc);
+  if (!config.ok()) return config.status();
+  // The text keeps the keys the user wrote, grouped by section in file order.
+  std::string text;
+  std::vector<std::string> done;
+  for (const auto& h : doc.sections) {
+    if (std::find(done.begin(), done.end(), h.name) != done.end()) continue;
+    done.push_back(h.name);
+    text += (text.empty() ? "[" : "\n[") + h.name + "]\n";
+    for (const auto& e : doc.entries) {
+      if (e.section == h.name) text += FormatIniEntry(e.key, e.value);
+    }
+  }
+  return std::make_pair(std::move(*config), std::move(text));
 }
 
 }  // namespace reactor

@@ -33,6 +33,12 @@ bool IsValidEndpointName(const std::string& name);
 /// Returns InvalidArgument on any problem; nothing is partially applied.
 Result<EndpointConfig> ParseEndpointIni(const std::string& name, const std::string& text);
 
+/// For a stored endpoint whose text no longer validates (e.g. after an
+/// upgrade made the rules stricter): the config that results from dropping
+/// every key that is in error, so what remains is fully validated. For
+/// serving what the agent cannot read, never for accepting user input.
+Result<EndpointConfig> ParseEndpointIniLenient(const std::string& name, const std::string& text);
+
 /// Canonical INI text with every section and key, in a fixed order.
 /// ParseEndpointIni(c.name, SerializeEndpointIni(c)) gives back `c`.
 std::string SerializeEndpointIni(const EndpointConfig& config);
@@ -58,5 +64,14 @@ Result<std::string> GetEndpointKey(const EndpointConfig& config, const std::stri
 /// have one). Unknown section or key → InvalidArgument naming them.
 Result<EndpointConfig> SetEndpointKey(const EndpointConfig& current, const std::string& section,
                                       const std::string& key, const std::string& value);
+
+/// Like SetEndpointKey, but edits the endpoint's INI text as stored, so the
+/// keys the user left out stay out and keep following their defaults (e.g.
+/// `set web health interval 300ms` when timeout was never written: timeout
+/// follows to 300ms instead of conflicting). Returns the validated config
+/// and the new text (comments are not kept).
+Result<std::pair<EndpointConfig, std::string>> SetEndpointIniKey(const std::string& name, const std::string& ini,
+                                                                 const std::string& section, const std::string& key,
+                                                                 const std::string& value);
 
 }  // namespace reactor

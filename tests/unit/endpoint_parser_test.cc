@@ -7,6 +7,7 @@ namespace reactor {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // SPEC.md §4's example, as written there except for the `KEY=value, ...`
 // placeholders (a literal "..." is not KEY=value).
@@ -67,7 +68,10 @@ command = /usr/bin/python3 -m http.server ${PORT}
 // Parses kProcess with `extra` appended (sections may repeat).
 Result<EndpointConfig> WithExtra(const std::string& extra) { return ParseEndpointIni("web", kProcess + extra); }
 
-std::string ErrorOf(const Result<EndpointConfig>& r) { return r.ok() ? "<ok>" : r.status().message(); }
+template <typename T>
+std::string ErrorOf(const Result<T>& r) {
+  return r.ok() ? "<ok>" : r.status().message();
+}
 
 TEST(EndpointParser, ParsesSpecExample) {
   auto r = ParseEndpointIni("web", kSpecExample);
@@ -228,6 +232,11 @@ TEST(EndpointParser, RejectsBadValuesNamingSectionAndKey) {
       {"cloud:process", "slots", "-1"},
       {"cloud:docker", "image", "my image"},
       {"cloud:docker", "image", "-image"},
+      {"cloud:docker", "image", "a/../../containers/x"},
+      {"cloud:docker", "image", "app..1"},
+      {"cloud:docker", "image", "team//app"},
+      {"cloud:docker", "image", "team/.hidden"},
+      {"cloud:docker", "image", "team/"},
       {"cloud:docker", "user", "root;x"},
       {"cloud:docker", "mem_limit", "lots"},
       {"cloud:docker", "mem_limit", "1m"},
@@ -311,8 +320,8 @@ TEST(EndpointParser, RefusesNginxInjection) {
 TEST(EndpointParser, MinAboveMax) {
   auto r = WithExtra("[scaling]\nmin_instances = 1\nmax_instances = 0\n");
   EXPECT_EQ(ErrorOf(r), "line 8: [scaling] max_instances: 0 is less than min_instances (1)");
-  r = WithExtra("[scaling]\nmin_instances = 3\n");
-  EXPECT_EQ(ErrorOf(r), "line 7: [scaling] min_instances: 3 is more than max_instances (1)");
+  r = WithExtra("[scaling]\nmax_instances = 1\nmin_instances = 3\n");
+  EXPECT_EQ(ErrorOf(r), "line 7: [scaling] max_instances: 1 is less than min_instances (3)");
   EXPECT_TRUE(WithExtra("[scaling]\nmin_instances = 0\nmax_instances = 0\n").ok());
 }
 
@@ -340,6 +349,47 @@ TEST(EndpointParser, RequiredKeysOnlyForTheSelectedCloud) {
                               "[cloud:docker]\nslots = 2\n[cloud:process]\nslots = 3\n");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->Slots(), 0);
+}
+
+// Only two values the user wrote can conflict: a default follows the
+// user's value instead of contradicting it.
+TEST(EndpointParser, DefaultsFollowWhatTheUserWrote) {
+  auto r = WithExtra("[health]\ninterval = 300ms\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->health.timeout, Duration(300)) << "timeout defaults to min(1s, interval)";
+  r = WithExtra("[health]\ninterval = 5s\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->health.timeout, Duration(1000));
+  r = WithExtra("[scaling]\nmin_instances = 3\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->scaling.max_instances, 3) << "max_instances defaults to max(1, min_instances)";
+  r = WithExtra("[scaling]\nmax_instances = 0\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->scaling.min_instances, 0) << "min_instances defaults to min(1, max_instances)";
+}
+
+TEST(EndpointParser, SetOnStoredTextKeepsDefaultsFollowing) {
+  const std::string ini = "[endpoint]\nurl = http://:8080/\n[cloud:process]\ncommand = x ${PORT}\n";
+  auto r = SetEndpointIniKey("web", ini, "health", "interval", "300ms");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->first.health.interval, Duration(300));
+  EXPECT_EQ(r->first.health.timeout, Duration(300));
+  EXPECT_THAT(r->second, HasSubstr("[health]\ninterval = 300ms\n"));
+  EXPECT_THAT(r->second, Not(HasSubstr("timeout")));
+  // The new text reads back to the same config.
+  auto again = ParseEndpointIni("web", r->second);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(again->health.timeout, Duration(300));
+  // Replacing a key the text has.
+  r = SetEndpointIniKey("web", r->second, "endpoint", "url", "http://:9090/");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->first.url.port, 9090);
+  EXPECT_THAT(r->second, Not(HasSubstr("8080")));
+  // Two values the user wrote still conflict, and unknown keys are refused.
+  auto bad = SetEndpointIniKey("web", ini + "[health]\ninterval = 2s\n", "health", "timeout", "3s");
+  EXPECT_THAT(ErrorOf(bad), HasSubstr("[health] timeout: 3s is longer than interval (2s)"));
+  EXPECT_FALSE(SetEndpointIniKey("web", ini, "health", "nope", "1").ok());
+  EXPECT_FALSE(SetEndpointIniKey("web", ini, "nope", "path", "/").ok());
 }
 
 TEST(EndpointParser, HealthTimeoutMayNotExceedInterval) {
