@@ -37,7 +37,17 @@ class UnixCapableServer : public httplib::Server {
       return false;
     }
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    ::unlink(path.c_str());
+    // A socket left by an earlier run is replaced; anything else at the path
+    // (a file, a directory, a link) is the operator's and stays.
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) {
+        ::close(fd);
+        *error = path + " exists and is not a socket; refusing to replace it";
+        return false;
+      }
+      ::unlink(path.c_str());
+    }
     mode_t old = ::umask(0077);  // the socket is for root and the CLI; the token still applies
     int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     ::umask(old);
@@ -94,6 +104,10 @@ json StatusJson(const EndpointRecord& rec, const std::optional<EndpointStatus>& 
     j["range"] = RangeJson(*st);
     j["last_decision"] = st->last_decision;
     j["problem"] = st->problem;
+  }
+  if (!rec.problem.empty()) {
+    j["state"] = "invalid";
+    j["problem"] = rec.problem;
   }
   return j;
 }
@@ -319,9 +333,10 @@ Status ApiServer::Start(const std::string& listen, ApiRoutes* extra_routes) {
   server_->set_payload_max_length(1 << 20);
   auto* srv = static_cast<UnixCapableServer*>(server_.get());
   if (listen.rfind("unix:", 0) == 0) {
-    unix_path_ = listen.substr(5);
+    std::string path = listen.substr(5);
     std::string error;
-    if (!srv->BindUnix(unix_path_, &error)) return Status::IOError("listen = " + listen, error);
+    if (!srv->BindUnix(path, &error)) return Status::IOError("listen = " + listen, error);
+    unix_path_ = path;  // ours now: removed again by Stop
   } else {
     auto colon = listen.rfind(':');
     std::string host = listen.substr(0, colon);
@@ -338,7 +353,10 @@ Status ApiServer::Start(const std::string& listen, ApiRoutes* extra_routes) {
 void ApiServer::Stop() {
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
-  if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+  struct stat st {};
+  if (!unix_path_.empty() && ::lstat(unix_path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    ::unlink(unix_path_.c_str());
+  }
   unix_path_.clear();
 }
 

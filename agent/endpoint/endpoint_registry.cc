@@ -1,6 +1,7 @@
 #include "agent/endpoint/endpoint_registry.h"
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/metrics/tcp_table.h"
@@ -28,17 +29,21 @@ Result<EndpointState> ParseEndpointState(const std::string& s) {
 
 namespace {
 
-Result<EndpointRecord> Decode(const KeyValue& kv) {
+// The record as stored, validated as a new one would be.
+Result<EndpointRecord> DecodeStrict(const std::string& name, const KeyValue& kv) {
   auto j = nlohmann::json::parse(kv.value, nullptr, false);
-  if (!j.is_object() || !j.contains("name") || !j.contains("ini")) {
-    return Status::Internal("malformed endpoint record at " + kv.key);
+  if (!j.is_object() || !j.contains("ini") || !j["ini"].is_string()) {
+    return Status::Internal("stored endpoint " + name + ": the record at " + kv.key + " is not an endpoint record");
   }
   EndpointRecord rec;
-  rec.name = j["name"].get<std::string>();
+  rec.name = name;
   rec.ini = j["ini"].get<std::string>();
-  rec.source = j.value("source", "api");
-  auto st = ParseEndpointState(j.value("state", "running"));
-  if (!st.ok()) return st.status();
+  auto source = j.find("source");
+  if (source != j.end() && source->is_string()) rec.source = source->get<std::string>();
+  auto state_field = j.find("state");
+  auto st = ParseEndpointState(state_field != j.end() && state_field->is_string() ? state_field->get<std::string>()
+                                                                                  : std::string("running"));
+  if (!st.ok()) return st.status().WithContext("stored endpoint " + name);
   rec.state = *st;
   rec.mod_revision = kv.mod_revision;
   auto cfg = ParseEndpointIni(rec.name, rec.ini);
@@ -53,13 +58,73 @@ std::string Encode(const EndpointRecord& rec) {
   return j.dump();
 }
 
+// One URL, one endpoint: the claim is on host:port/path.
+std::string ClaimOf(const EndpointConfig& c) { return c.url.ListenKey() + c.url.path; }
+
+std::string UrlText(const EndpointConfig& c) { return c.url.scheme + "://" + c.url.ListenKey() + c.url.path; }
+
 }  // namespace
+
+Result<EndpointRecord> EndpointRegistry::Decode(const KeyValue& kv) const {
+  const std::string name = kv.key.substr(EndpointPrefix().size());
+  auto strict = DecodeStrict(name, kv);
+  if (strict.ok()) {
+    std::lock_guard<std::mutex> lock(good_mu_);
+    last_good_[name] = *strict;
+    return strict;
+  }
+  // What no longer reads is not an orphan: keep what is known of it.
+  EndpointRecord rec;
+  rec.name = name;
+  rec.problem = strict.status().message();
+  rec.mod_revision = kv.mod_revision;
+  auto j = nlohmann::json::parse(kv.value, nullptr, false);
+  bool readable = j.is_object() && j.contains("ini") && j["ini"].is_string();
+  if (readable) {
+    rec.ini = j["ini"].get<std::string>();
+    auto state = ParseEndpointState(j.value("state", std::string("running")));
+    if (state.ok()) rec.state = *state;
+    auto source = j.find("source");
+    if (source != j.end() && source->is_string()) rec.source = source->get<std::string>();
+  }
+  std::optional<EndpointRecord> good;
+  {
+    std::lock_guard<std::mutex> lock(good_mu_);
+    auto it = last_good_.find(name);
+    if (it != last_good_.end()) good = it->second;
+  }
+  if (!good) {
+    auto stored = store_.Get(LastGoodEndpointKey(name));
+    if (stored.ok() && stored->has_value()) {
+      auto g = DecodeStrict(name, **stored);
+      if (g.ok()) good = std::move(*g);
+    }
+  }
+  if (good) {
+    rec.config = good->config;
+    if (!readable) {
+      rec.state = good->state;
+      rec.source = good->source;
+    }
+    return rec;
+  }
+  auto lenient = readable ? ParseEndpointIniLenient(name, rec.ini) : Result<EndpointConfig>(Status::NotFound(""));
+  if (lenient.ok()) {
+    rec.config = std::move(*lenient);
+  } else {
+    rec.config_known = false;
+    rec.config.name = name;
+  }
+  return rec;
+}
 
 Result<std::vector<EndpointRecord>> EndpointRegistry::List() const {
   auto kvs = store_.GetPrefix(EndpointPrefix());
   if (!kvs.ok()) return kvs.status();
   std::vector<EndpointRecord> out;
   for (const auto& kv : *kvs) {
+    // A key that cannot name an endpoint is not one of ours.
+    if (!IsValidEndpointName(kv.key.substr(EndpointPrefix().size()))) continue;
     auto rec = Decode(kv);
     if (rec.ok()) out.push_back(std::move(*rec));
   }
@@ -67,7 +132,7 @@ Result<std::vector<EndpointRecord>> EndpointRegistry::List() const {
 }
 
 Result<EndpointRecord> EndpointRegistry::Get(const std::string& name) const {
-  if (!IsValidKeySegment(name)) return Status::NotFound("no endpoint named '" + name + "'");
+  if (!IsValidEndpointName(name)) return Status::NotFound("no endpoint named '" + name + "'");
   auto kv = store_.Get(EndpointKey(name));
   if (!kv.ok()) return kv.status();
   if (!kv->has_value()) return Status::NotFound("no endpoint named '" + name + "'");
@@ -79,7 +144,7 @@ Status EndpointRegistry::ValidateAgainstOthers(const EndpointConfig& cfg) const 
   if (!all.ok()) return all.status();
   bool port_shared_with_ours = false;
   for (const auto& other : *all) {
-    if (other.name == cfg.name) continue;
+    if (other.name == cfg.name || !other.config_known) continue;
     const EndpointUrl& a = cfg.url;
     const EndpointUrl& b = other.config.url;
     if (a.port != b.port) continue;
@@ -106,12 +171,47 @@ Status EndpointRegistry::ValidateAgainstOthers(const EndpointConfig& cfg) const 
   return Status::Ok();
 }
 
-Status EndpointRegistry::Write(const EndpointRecord& rec, int64_t expected_revision) {
-  auto r = store_.CompareAndSwap(EndpointKey(rec.name), expected_revision, Encode(rec));
-  if (!r.ok() && r.status().IsConflict()) {
-    return Status::Conflict("endpoint '" + rec.name + "' was changed concurrently; try again");
+Status EndpointRegistry::Write(const EndpointRecord& rec, int64_t expected_revision,
+                               const EndpointRecord* previous) {
+  const std::string key = EndpointKey(rec.name);
+  Txn txn;
+  txn.compares.push_back(expected_revision == 0 ? Compare::Absent(key) : Compare::ModRevisionIs(key, expected_revision));
+  txn.success.push_back(Op::Put(key, Encode(rec)));
+  // Only a record that validated becomes the last good one.
+  if (rec.problem.empty()) txn.success.push_back(Op::Put(LastGoodEndpointKey(rec.name), Encode(rec)));
+  if (rec.config_known) {
+    const std::string claim_key = UrlClaimKey(ClaimOf(rec.config));
+    auto claim = store_.Get(claim_key);
+    if (!claim.ok()) return claim.status();
+    if (claim->has_value() && (*claim)->value != rec.name) {
+      // Another endpoint's claim holds while that endpoint still has the URL;
+      // one left behind (its endpoint gone or moved) is taken over.
+      auto other = Get((*claim)->value);
+      if (other.ok() && other->config_known && ClaimOf(other->config) == ClaimOf(rec.config)) {
+        return Status::Conflict("[endpoint] url: " + UrlText(rec.config) + " is already served by endpoint '" +
+                                other->name + "'");
+      }
+    }
+    txn.compares.push_back(claim->has_value() ? Compare::ModRevisionIs(claim_key, (*claim)->mod_revision)
+                                              : Compare::Absent(claim_key));
+    txn.success.push_back(Op::Put(claim_key, rec.name));
+    if (previous != nullptr && previous->config_known && ClaimOf(previous->config) != ClaimOf(rec.config)) {
+      const std::string old_key = UrlClaimKey(ClaimOf(previous->config));
+      auto old = store_.Get(old_key);
+      if (!old.ok()) return old.status();
+      if (old->has_value() && (*old)->value == rec.name) {
+        txn.compares.push_back(Compare::ModRevisionIs(old_key, (*old)->mod_revision));
+        txn.success.push_back(Op::Delete(old_key));
+      }
+    }
   }
-  return r.status();
+  auto r = store_.Commit(txn);
+  if (!r.ok()) return r.status();
+  if (!r->succeeded) {
+    return Status::Conflict("endpoint '" + rec.name + "' or the endpoint serving " + UrlText(rec.config) +
+                            " was changed concurrently; try again");
+  }
+  return Status::Ok();
 }
 
 Result<bool> EndpointRegistry::Put(const std::string& name, const std::string& ini, const std::string& source) {
@@ -123,6 +223,7 @@ Result<bool> EndpointRegistry::Put(const std::string& name, const std::string& i
   rec.name = name;
   rec.ini = ini;
   rec.source = source;
+  rec.config = std::move(*cfg);
   int64_t expected = 0;
   if (existing.ok()) {
     if (existing->state == EndpointState::kDeleting) {
@@ -133,7 +234,7 @@ Result<bool> EndpointRegistry::Put(const std::string& name, const std::string& i
   } else if (!existing.status().IsNotFound()) {
     return existing.status();
   }
-  REACTOR_RETURN_IF_ERROR(Write(rec, expected));
+  REACTOR_RETURN_IF_ERROR(Write(rec, expected, existing.ok() ? &*existing : nullptr));
   return expected == 0;
 }
 
@@ -141,12 +242,20 @@ Status EndpointRegistry::Set(const std::string& name, const std::string& section
                              const std::string& value) {
   auto existing = Get(name);
   if (!existing.ok()) return existing.status();
-  auto cfg = SetEndpointKey(existing->config, section, key, value);
-  if (!cfg.ok()) return cfg.status();
-  REACTOR_RETURN_IF_ERROR(ValidateAgainstOthers(*cfg));
+  if (existing->state == EndpointState::kDeleting) {
+    return Status::Conflict("endpoint '" + name + "' is being removed");
+  }
+  // On the text as stored, so keys the user left out keep following their
+  // defaults; a `set` of the key in error also repairs an invalid record.
+  auto changed = SetEndpointIniKey(name, existing->ini, section, key, value);
+  if (!changed.ok()) return changed.status();
+  REACTOR_RETURN_IF_ERROR(ValidateAgainstOthers(changed->first));
   EndpointRecord rec = *existing;
-  rec.ini = SerializeEndpointIni(*cfg);
-  return Write(rec, existing->mod_revision);
+  rec.ini = std::move(changed->second);
+  rec.config = std::move(changed->first);
+  rec.problem.clear();
+  rec.config_known = true;
+  return Write(rec, existing->mod_revision, &*existing);
 }
 
 Status EndpointRegistry::SetState(const std::string& name, EndpointState state) {
@@ -156,12 +265,36 @@ Status EndpointRegistry::SetState(const std::string& name, EndpointState state) 
     return Status::Conflict("endpoint '" + name + "' is being removed");
   }
   if (existing->state == state) return Status::Ok();
+  if (!existing->problem.empty() && existing->ini.empty() && state != EndpointState::kDeleting) {
+    return Status::Conflict("endpoint '" + name + "' cannot change state: " + existing->problem +
+                            "; manage it again with a good file");
+  }
   EndpointRecord rec = *existing;
   rec.state = state;
-  return Write(rec, existing->mod_revision);
+  return Write(rec, existing->mod_revision, &*existing);
 }
 
-Status EndpointRegistry::Remove(const std::string& name) { return store_.Delete(EndpointKey(name)); }
+Status EndpointRegistry::Remove(const std::string& name) {
+  auto existing = Get(name);
+  Txn txn;
+  txn.success.push_back(Op::Delete(EndpointKey(name)));
+  txn.success.push_back(Op::Delete(LastGoodEndpointKey(name)));
+  auto r = store_.Commit(txn);
+  if (!r.ok()) return r.status();
+  {
+    std::lock_guard<std::mutex> lock(good_mu_);
+    last_good_.erase(name);
+  }
+  if (!existing.ok() || !existing->config_known) return Status::Ok();
+  // The claim goes only if it is still this endpoint's.
+  const std::string claim_key = UrlClaimKey(ClaimOf(existing->config));
+  auto claim = store_.Get(claim_key);
+  if (!claim.ok() || !claim->has_value() || (*claim)->value != name) return claim.status();
+  Txn release;
+  release.compares.push_back(Compare::ModRevisionIs(claim_key, (*claim)->mod_revision));
+  release.success.push_back(Op::Delete(claim_key));
+  return store_.Commit(release).status();
+}
 
 bool ProcHostPortProbe::PortInUse(int port) const { return ListeningPorts().count(port) > 0; }
 

@@ -3,6 +3,8 @@
 // definition came from. Validation is complete before anything is written.
 #pragma once
 
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,7 +29,16 @@ struct EndpointRecord {
   EndpointState state = EndpointState::kRunning;
   std::string source = "api";  // "api" or "file:<path>" (endpoints_dir)
   int64_t mod_revision = 0;
-  EndpointConfig config;  // parsed from ini
+  EndpointConfig config;  // parsed from ini; see `problem`
+  /// Empty when the record read and validated. Otherwise why it does not
+  /// (shown as state `invalid`), and `config` is the last good one: from
+  /// this process's memory, else the last-good copy in the store, else the
+  /// stored text with the keys in error dropped. The agent keeps serving
+  /// such an endpoint and its instances; `manage` with a good file repairs it.
+  std::string problem;
+  /// False when not even a last good config is known: the agent leaves the
+  /// endpoint's instances alone and cannot serve it.
+  bool config_known = true;
 };
 
 /// Checks that are about the host rather than the endpoint itself.
@@ -43,6 +54,9 @@ class EndpointRegistry {
   /// `probe` may be null (no port-in-use check).
   EndpointRegistry(Store& store, const HostPortProbe* probe) : store_(store), probe_(probe) {}
 
+  /// Every endpoint record, including those that no longer read (with
+  /// `problem` set): a record the agent cannot read is not an orphan.
+  /// Thread-safe.
   Result<std::vector<EndpointRecord>> List() const;
   Result<EndpointRecord> Get(const std::string& name) const;
 
@@ -57,15 +71,25 @@ class EndpointRegistry {
   Status Set(const std::string& name, const std::string& section, const std::string& key,
              const std::string& value);
   Status SetState(const std::string& name, EndpointState state);
-  /// Deletes the record for good (after its instances are gone).
+  /// Deletes the record for good (after its instances are gone), with its
+  /// last-good copy and its URL claim.
   Status Remove(const std::string& name);
 
  private:
   Status ValidateAgainstOthers(const EndpointConfig& cfg) const;
-  Status Write(const EndpointRecord& rec, int64_t expected_revision);
+  /// One transaction: the record (iff its mod revision is still
+  /// `expected_revision`), its last-good copy and its URL claim (iff no
+  /// other live endpoint holds the claim), releasing `previous`'s claim when
+  /// the URL changed.
+  Status Write(const EndpointRecord& rec, int64_t expected_revision, const EndpointRecord* previous);
+  Result<EndpointRecord> Decode(const KeyValue& kv) const;
 
   Store& store_;
   const HostPortProbe* probe_;
+
+  // The last record of each endpoint that decoded; protected by good_mu_.
+  mutable std::mutex good_mu_;
+  mutable std::map<std::string, EndpointRecord> last_good_;
 };
 
 /// Reads /proc/net/tcp{,6} for listening ports.

@@ -45,28 +45,38 @@ Result<InstanceRecord> DecodeInstance(const KeyValue& kv) {
   auto j = nlohmann::json::parse(kv.value, nullptr, false);
   if (!j.is_object()) return Status::Internal("malformed instance record at " + kv.key);
   InstanceRecord r;
-  r.id = j.value("id", "");
-  r.endpoint = j.value("endpoint", "");
-  r.address = j.value("address", "");
-  r.state = StateFromName(j.value("state", "starting"));
-  r.manager = j.value("manager", "");
-  r.cloud = j.value("cloud", "");
-  r.slots = j.value("slots", 0);
-  r.created_ms = j.value("created_ms", int64_t{0});
-  r.state_since_ms = j.value("state_since_ms", int64_t{0});
-  r.reason = j.value("reason", "");
+  // A field of the wrong type throws in json::value(); a record that does
+  // not read is reported, never an exception in the loop.
+  try {
+    r.id = j.value("id", "");
+    r.endpoint = j.value("endpoint", "");
+    r.address = j.value("address", "");
+    r.state = StateFromName(j.value("state", "starting"));
+    r.manager = j.value("manager", "");
+    r.cloud = j.value("cloud", "");
+    r.slots = j.value("slots", 0);
+    r.created_ms = j.value("created_ms", int64_t{0});
+    r.state_since_ms = j.value("state_since_ms", int64_t{0});
+    r.reason = j.value("reason", "");
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Internal("malformed instance record at " + kv.key + ": " + e.what());
+  }
   r.mod_revision = kv.mod_revision;
   if (r.id.empty() || r.endpoint.empty()) return Status::Internal("instance record without id at " + kv.key);
   return r;
 }
 
-Result<std::vector<InstanceRecord>> InstanceTable::ListAll() {
+Result<std::vector<InstanceRecord>> InstanceTable::ListAll(std::vector<std::string>* unreadable) {
   auto kvs = store_.GetPrefix(kKeyRoot + "instances/");
   if (!kvs.ok()) return kvs.status();
   std::vector<InstanceRecord> out;
   for (const auto& kv : *kvs) {
     auto r = DecodeInstance(kv);
-    if (r.ok()) out.push_back(std::move(*r));
+    if (r.ok()) {
+      out.push_back(std::move(*r));
+    } else if (unreadable != nullptr) {
+      unreadable->push_back(kv.key.substr(kv.key.rfind('/') + 1));
+    }
   }
   return out;
 }

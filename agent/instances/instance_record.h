@@ -41,8 +41,10 @@ Result<InstanceRecord> DecodeInstance(const KeyValue& kv);
 class InstanceTable {
  public:
   explicit InstanceTable(Store& store) : store_(store) {}
-  /// Every instance of every endpoint.
-  Result<std::vector<InstanceRecord>> ListAll();
+  /// Every instance of every endpoint. Records that do not decode are not
+  /// returned; their instance ids (the last key segment) go to `unreadable`
+  /// when given, so that nothing they describe is taken for a stray.
+  Result<std::vector<InstanceRecord>> ListAll(std::vector<std::string>* unreadable = nullptr);
   Result<std::vector<InstanceRecord>> List(const std::string& endpoint);
   Status Put(const InstanceRecord& r);
   Status Remove(const std::string& endpoint, const std::string& id);

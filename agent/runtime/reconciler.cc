@@ -119,7 +119,8 @@ void Reconciler::Retire(InstanceRecord& r, const std::string& why) {
 Status Reconciler::RunOnce() {
   auto endpoints = registry_.List();
   if (!endpoints.ok()) return endpoints.status();
-  auto all_instances = instances_.ListAll();
+  std::vector<std::string> unreadable_instances;
+  auto all_instances = instances_.ListAll(&unreadable_instances);
   if (!all_instances.ok()) return all_instances.status();
 
   cloud_view_.clear();
@@ -170,7 +171,18 @@ Status Reconciler::RunOnce() {
     if (inst.manager == options_.manager) slots_used_ += inst.slots;
   }
 
-  std::set<std::string> known_ids;
+  // Never stop what cannot be read: an instance whose record does not
+  // decode is left running (and said once), not taken for a stray.
+  std::set<std::string> known_ids(unreadable_instances.begin(), unreadable_instances.end());
+  for (const auto& id : unreadable_instances) {
+    if (unreadable_reported_.insert(id).second) {
+      events_.Record("", "error", "the record of instance " + id +
+                                      " does not read; the instance is left running and untouched");
+    }
+  }
+  for (auto it = unreadable_reported_.begin(); it != unreadable_reported_.end();) {
+    it = known_ids.count(*it) ? std::next(it) : unreadable_reported_.erase(it);
+  }
   std::vector<HealthTarget> targets;
   std::map<std::string, EndpointStatus> statuses;
   std::vector<EndpointRecord> served;
@@ -178,7 +190,7 @@ Status Reconciler::RunOnce() {
     ReconcileEndpoint(round);
     for (const auto& r : round.instances) {
       known_ids.insert(r.id);
-      if (!round.record || r.address.empty()) continue;
+      if (!round.record || !round.record->config_known || r.address.empty()) continue;
       if (r.state != InstanceState::kStarting && r.state != InstanceState::kActive &&
           !(r.state == InstanceState::kErrored && r.cloud == "static")) {
         continue;
@@ -198,13 +210,14 @@ Status Reconciler::RunOnce() {
     }
     if (round.record) {
       statuses[name] = round.status;
-      served.push_back(*round.record);
+      if (round.record->config_known) served.push_back(*round.record);
     }
   }
   health_.SetTargets(targets);
   StopStrays(known_ids);
   PushNginx(served);
   PublishManager();
+  served.push_back(EndpointRecord{});  // the agent's own log ("")
   for (const auto& rec : served) {
     Status st = events_.Trim(rec.name);
     if (!st.ok()) spdlog::warn("event log trim {}: {}", rec.name, st.ToString());
@@ -228,6 +241,35 @@ void Reconciler::ReconcileEndpoint(EndpointRound& round) {
   const EndpointRecord& rec = *round.record;
   round.status.name = rec.name;
   round.status.state = EndpointStateName(rec.state);
+  if (!rec.problem.empty()) {
+    // A record that no longer reads keeps its instances and its site, with
+    // its last good config, held at its count (as if paused) until a good
+    // `manage` repairs it.
+    round.status.state = "invalid";
+    round.status.problem = rec.problem;
+    if (invalid_reported_[rec.name] != rec.problem) {
+      events_.Record(rec.name, "invalid",
+                     "the stored endpoint does not read: " + rec.problem + "; " +
+                         (rec.config_known ? "serving its last good configuration and holding its instances"
+                                           : "no good configuration is known: its instances are left untouched") +
+                         " until it is managed again with a good file");
+      invalid_reported_[rec.name] = rec.problem;
+    }
+    if (!rec.config_known && rec.state == EndpointState::kDeleting) {
+      // Unmanaged: nothing of it is served, so nothing needs draining.
+      for (auto& r : round.instances) Retire(r, "its endpoint was unmanaged while its record did not read");
+      round.instances.clear();
+    }
+    if (!rec.config_known && !(rec.state == EndpointState::kDeleting && round.instances.empty())) {
+      for (const auto& r : round.instances) {
+        if (r.state == InstanceState::kStarting || r.state == InstanceState::kActive) round.status.instances++;
+        if (r.state == InstanceState::kActive) round.status.healthy++;
+      }
+      return;
+    }
+  } else if (invalid_reported_.erase(rec.name)) {
+    events_.Record(rec.name, "invalid", "the stored endpoint reads again");
+  }
   if (rec.config.cloud == CloudKind::kStatic) {
     ReconcileStatic(round);
   }
@@ -252,6 +294,8 @@ void Reconciler::ReconcileEndpoint(EndpointRound& round) {
       st = events_.Remove(rec.name);
       backoff_.erase(rec.name);
       last_decision_.erase(rec.name);
+      invalid_reported_.erase(rec.name);
+      if (options_.on_endpoint_removed) options_.on_endpoint_removed(rec.name);
     }
     if (!st.ok()) spdlog::warn("removing endpoint {}: {}", rec.name, st.ToString());
   }
@@ -398,7 +442,10 @@ void Reconciler::Scale(EndpointRound& round) {
   }
   int target = live;
   std::string explanation;
-  switch (rec.state) {
+  // An endpoint whose record does not read is held as if paused.
+  EndpointState state = rec.state;
+  if (!rec.problem.empty() && state == EndpointState::kRunning) state = EndpointState::kPaused;
+  switch (state) {
     case EndpointState::kStopped:
     case EndpointState::kDeleting:
       target = 0;
@@ -636,7 +683,5 @@ std::vector<EndpointStatus> Reconciler::AllStatus() const {
   for (const auto& [name, st] : status_) out.push_back(st);
   return out;
 }
-
-int Reconciler::SlotsUsed() const { return slots_used_; }
 
 }  // namespace reactor

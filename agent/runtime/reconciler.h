@@ -74,6 +74,9 @@ struct ReconcilerOptions {
   Duration start_timeout{60000};  // a starting instance must pass its health check within this
   Duration stop_grace{5000};      // SIGTERM → SIGKILL
   Duration min_drain{1000};       // draining lasts at least this (nginx workers see the change)
+  /// Called (loop thread) once an unmanaged endpoint is gone, to drop what
+  /// other parts keep for it (custom metrics). May be empty.
+  std::function<void(const std::string& endpoint)> on_endpoint_removed;
 };
 
 class Reconciler {
@@ -93,8 +96,6 @@ class Reconciler {
 
   std::optional<EndpointStatus> GetStatus(const std::string& name) const;
   std::vector<EndpointStatus> AllStatus() const;
-  /// Slots used on this host by the last round.
-  int SlotsUsed() const;
 
  private:
   struct Backoff {
@@ -142,6 +143,8 @@ class Reconciler {
   std::set<std::string> waiting_for_slots_;  // endpoints told "no free slots" (said once)
   std::map<std::string, std::string> cloud_errors_;  // cloud name → last List error reported
   std::set<std::string> retired_;  // instances retired this round (their stop is queued)
+  std::map<std::string, std::string> invalid_reported_;  // endpoint → the problem said in its log
+  std::set<std::string> unreadable_reported_;            // instance ids whose unreadable record was said
   std::string last_manager_record_;
   int slots_used_ = 0;
   uint64_t id_counter_ = 0;

@@ -16,6 +16,19 @@ bool IsValidKeySegment(const std::string& segment) {
 std::string EndpointPrefix() { return Kind("endpoints"); }
 std::string EndpointKey(const std::string& endpoint) { return EndpointPrefix() + endpoint; }
 
+std::string LastGoodEndpointKey(const std::string& endpoint) { return Kind("endpoint-good") + endpoint; }
+
+std::string UrlClaimKey(const std::string& listen_key_and_path) {
+  // One key segment: '/' and '%' are escaped.
+  std::string seg;
+  for (char c : listen_key_and_path) {
+    if (c == '%') seg += "%25";
+    else if (c == '/') seg += "%2F";
+    else seg += c;
+  }
+  return Kind("url-claims") + seg;
+}
+
 std::string OwnerKey(const std::string& endpoint) { return Kind("owners") + endpoint; }
 
 std::string InstancePrefix(const std::string& endpoint) { return Kind("instances") + endpoint + "/"; }

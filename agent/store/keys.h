@@ -22,6 +22,15 @@ bool IsValidKeySegment(const std::string& segment);
 std::string EndpointPrefix();
 std::string EndpointKey(const std::string& endpoint);
 
+/// The last endpoint record that read and validated, written with every
+/// change: what the agent serves when the record itself no longer reads.
+std::string LastGoodEndpointKey(const std::string& endpoint);
+
+/// Which endpoint serves a URL ("host:port/path", the scheme left out: one
+/// URL, one endpoint). Written in the same transaction as the endpoint, so
+/// two concurrent creations of the same URL cannot both succeed.
+std::string UrlClaimKey(const std::string& listen_key_and_path);
+
 /// Endpoint ownership (election, SPEC §13): the owning manager, under its lease.
 std::string OwnerKey(const std::string& endpoint);
 

@@ -4,11 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <mutex>
+#include <thread>
 
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/store/sqlite_store.h"
+#include "agent/store/keys.h"
 #include "fake_clock.h"
+#include "faulty_store.h"
 
 namespace reactor {
 namespace {
@@ -152,6 +156,16 @@ class ReconcilerTest : public ::testing::Test {
     auto list = InstanceTable(*store_).List("web").value();
     for (const auto& r : list) out[InstanceStateName(r.state)]++;
     return out;
+  }
+
+  // Real time, bounded: for what the reconciler's stop worker does.
+  template <typename F>
+  static bool WaitFor(F done) {
+    for (int i = 0; i < 500; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
   }
 
   int EventsContaining(const std::string& needle) {
@@ -310,8 +324,91 @@ TEST_F(ReconcilerTest, ExitedProcessIsReplacedAndStrayIsStopped) {
   Round();
   EXPECT_EQ(EventsContaining("exited with code 3"), 2);
   EXPECT_EQ(EventsContaining("web-stray"), 1);
+  // The stray is really stopped (by the stop worker, so wait for it, bounded).
+  EXPECT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(cloud_.mu);
+    return cloud_.running.count("web-stray") == 0;
+  })) << "the stray was reported but never stopped";
   for (int i = 0; i < 3; ++i) Round();
   EXPECT_EQ(States()["active"], 1);
+}
+
+TEST_F(ReconcilerTest, EndpointWhoseRecordNoLongerReadsKeepsItsInstancesAndSite) {
+  Manage();
+  Make();
+  policy_.target = 2;
+  for (int i = 0; i < 3; ++i) Round();
+  ASSERT_EQ(States()["active"], 2);
+  ASSERT_EQ(nginx_.sites, 1u);
+  int launches = cloud_.launches;
+  ASSERT_TRUE(store_->Put(EndpointKey("web"), "{corrupted").ok());
+  policy_.target = 5;  // the policy is not asked while the record is invalid
+  for (int i = 0; i < 5; ++i) Round();
+  EXPECT_EQ(States()["active"], 2) << "instances of an unreadable endpoint were touched";
+  EXPECT_EQ(cloud_.launches, launches);
+  EXPECT_EQ(cloud_.stops, 0);
+  EXPECT_EQ(nginx_.sites, 1u) << "its site left nginx";
+  EXPECT_EQ(nginx_.members["web"].size(), 2u);
+  auto st = reconciler_->GetStatus("web");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->state, "invalid");
+  EXPECT_NE(st->problem.find("not an endpoint record"), std::string::npos) << st->problem;
+  EXPECT_EQ(EventsContaining("does not read"), 1) << "said once";
+
+  // A restarted agent (no memory of the record) keeps it too.
+  Make();
+  for (int i = 0; i < 3; ++i) Round();
+  EXPECT_EQ(States()["active"], 2);
+  EXPECT_EQ(nginx_.sites, 1u);
+
+  // A good manage repairs it.
+  Manage();
+  policy_.target = 2;
+  Round();
+  EXPECT_EQ(reconciler_->GetStatus("web")->state, "running");
+  EXPECT_EQ(EventsContaining("reads again"), 1);
+}
+
+TEST_F(ReconcilerTest, InstanceWhoseRecordDoesNotReadIsNotStopped) {
+  Manage();
+  Make();
+  policy_.target = 1;
+  for (int i = 0; i < 3; ++i) Round();
+  ASSERT_EQ(States()["active"], 1);
+  std::string id = Instances().front().id;
+  ASSERT_TRUE(store_->Put(InstanceKey("web", id), "[1,2").ok());
+  for (int i = 0; i < 3; ++i) Round();
+  {
+    std::lock_guard<std::mutex> lock(cloud_.mu);
+    EXPECT_EQ(cloud_.running.count(id), 1u) << "an instance whose record does not read was stopped";
+  }
+  EXPECT_EQ(cloud_.stops, 0);
+}
+
+TEST_F(ReconcilerTest, StoreOutageFailsTheRoundWithoutTouchingInstances) {
+  FaultyStore faulty(*store_);
+  Manage();
+  ReconcilerOptions o;
+  o.manager = "m1";
+  Reconciler r(o, faulty, *events_, nginx_, health_, std::map<CloudKind, Cloud*>{{CloudKind::kProcess, &cloud_}},
+               policy_, clock_, [](const std::string&) { return 0; });
+  policy_.target = 2;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(r.RunOnce().ok());
+    clock_.Advance(Duration(500));
+  }
+  ASSERT_EQ(States()["active"], 2);
+  faulty.unavailable = true;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(r.RunOnce().ok());
+    clock_.Advance(Duration(500));
+  }
+  EXPECT_EQ(cloud_.stops, 0);
+  EXPECT_EQ(cloud_.running.size(), 2u);
+  faulty.unavailable = false;
+  ASSERT_TRUE(r.RunOnce().ok());
+  EXPECT_EQ(States()["active"], 2);
+  EXPECT_EQ(cloud_.launches, 2);
 }
 
 TEST_F(ReconcilerTest, StopDrainsEverythingAndUnmanageRemovesTheEndpoint) {
