@@ -4,7 +4,9 @@
 // agent's own log (spdlog).
 #pragma once
 
-#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,16 +36,24 @@ class EventLog : public EventSink {
   Result<std::vector<Event>> Read(const std::string& endpoint, uint64_t after, size_t limit = 1000);
   /// Like Read, but waits up to `wait` for a first event to arrive.
   Result<std::vector<Event>> Follow(const std::string& endpoint, uint64_t after, Duration wait);
-  /// Drops events beyond the retention limit. Called from the agent loop.
+  /// Drops events beyond the retention limit. Called from the agent loop;
+  /// reads the log only when it may have grown past the limit.
   Status Trim(const std::string& endpoint);
   /// Deletes an endpoint's whole log (after unmanage).
   Status Remove(const std::string& endpoint);
 
  private:
+  uint64_t NextSeq(const std::string& log, int64_t now_ms);
+
   Store& store_;
   Clock& clock_;
   const size_t retain_;
-  std::atomic<uint64_t> last_seq_{0};
+
+  // State below is protected by mu_.
+  std::mutex mu_;
+  std::map<std::string, uint64_t> newest_;      // log → newest sequence number used or seen
+  std::map<std::string, size_t> since_trim_;    // log → events recorded since its last Trim read
+  std::set<std::string> trimmed_;               // logs read by Trim at least once
 };
 
 }  // namespace reactor
