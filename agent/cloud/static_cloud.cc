@@ -57,17 +57,6 @@ std::vector<InstanceInfo> StaticInstances(const EndpointConfig& endpoint) {
   return out;
 }
 
-void StaticCloud::SetEndpoint(const EndpointConfig& endpoint) {
-  std::vector<InstanceInfo> instances = StaticInstances(endpoint);
-  std::lock_guard<std::mutex> lock(mu_);
-  endpoints_[endpoint.name] = std::move(instances);
-}
-
-void StaticCloud::RemoveEndpoint(const std::string& endpoint_name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  endpoints_.erase(endpoint_name);
-}
-
 Result<InstanceInfo> StaticCloud::Launch(const LaunchRequest& /*req*/) {
   return Status::InvalidArgument("static endpoints are not launched");
 }
@@ -75,20 +64,11 @@ Result<InstanceInfo> StaticCloud::Launch(const LaunchRequest& /*req*/) {
 Status StaticCloud::Stop(const std::string& /*instance_id*/, Duration /*grace*/) { return Status::Ok(); }
 
 Result<std::vector<InstanceInfo>> StaticCloud::List(const std::string& /*manager*/) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<InstanceInfo> out;
-  for (const auto& [name, instances] : endpoints_) out.insert(out.end(), instances.begin(), instances.end());
-  return out;
+  return std::vector<InstanceInfo>{};
 }
 
 Result<InstanceInfo> StaticCloud::Inspect(const std::string& instance_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [name, instances] : endpoints_) {
-    for (const InstanceInfo& info : instances) {
-      if (info.instance_id == instance_id) return info;
-    }
-  }
-  return Status::NotFound("no static instance " + instance_id);
+  return Status::NotFound("no static instance " + instance_id + " runs here (static addresses are not run)");
 }
 
 }  // namespace reactor

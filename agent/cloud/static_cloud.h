@@ -3,8 +3,6 @@
 // launched or stopped by the agent.
 #pragma once
 
-#include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,31 +23,21 @@ std::string StaticInstanceId(const HostPort& address);
 /// address, so ids stay unique within the endpoint.
 std::vector<InstanceInfo> StaticInstances(const EndpointConfig& endpoint);
 
-/// Serves the static instances of the endpoints it is told about.
-/// Thread-safe.
+/// The static driver runs nothing: an endpoint's static addresses come from
+/// its config (StaticInstances above), and the reconciler keeps their
+/// records. Thread-safe (stateless).
 class StaticCloud : public Cloud {
  public:
   const char* Name() const override { return "static"; }
-
-  /// Adds or replaces the endpoint's addresses (by endpoint name).
-  void SetEndpoint(const EndpointConfig& endpoint);
-  /// Forgets the endpoint; unknown names are ignored.
-  void RemoveEndpoint(const std::string& endpoint_name);
 
   /// Always InvalidArgument: static endpoints are not launched.
   Result<InstanceInfo> Launch(const LaunchRequest& req) override;
   /// Always OK and does nothing: the agent does not own static instances.
   Status Stop(const std::string& instance_id, Duration grace) override;
-  /// The instances of every known endpoint, whatever `manager` is (every
-  /// host's nginx fronts a static address). Ordered by endpoint name.
+  /// Always empty: nothing static runs on this host.
   Result<std::vector<InstanceInfo>> List(const std::string& manager) override;
-  /// The first known instance with this id (ids are unique within an
-  /// endpoint), or NotFound.
+  /// Always NotFound.
   Result<InstanceInfo> Inspect(const std::string& instance_id) override;
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::vector<InstanceInfo>> endpoints_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace reactor
