@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/cloud/async_cloud.h"
 #include "agent/cloud/docker_cloud.h"
 #include "agent/cloud/process_cloud.h"
 #include "agent/cloud/static_cloud.h"
@@ -58,6 +59,14 @@ std::vector<std::string> ActiveAddresses(Store& store, const std::string& endpoi
 Result<std::string> LoadOrCreateToken(const std::string& path) {
   std::ifstream in(path);
   if (in) {
+    // Like ssh with a private key: a token others can read is no secret.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      return Status::InvalidArgument("[agent] token_file " + path + ": permissions " + mode +
+                                     " let group or others read it; run chmod 600 " + path);
+    }
     std::stringstream ss;
     ss << in.rdbuf();
     std::string token = ss.str();
@@ -124,7 +133,10 @@ Status Agent::Start() {
   clouds_[CloudKind::kStatic] = std::make_unique<StaticCloud>();
   // The docker driver is always present: a missing or refusing socket shows
   // up as launch errors (with backoff) for docker endpoints only.
-  clouds_[CloudKind::kDocker] = MakeDockerCloud(config_.docker, config_.name, *events_, clock_);
+  // dockerd can hang: the loop reaches it only through AsyncCloud, which
+  // never blocks (launches and listings run on its own threads).
+  docker_driver_ = MakeDockerCloud(config_.docker, config_.name, *events_, clock_);
+  clouds_[CloudKind::kDocker] = std::make_unique<AsyncCloud>(*docker_driver_, config_.name, clock_);
 
   health_ = std::make_unique<HealthChecker>(clock_);
   health_->SetOnTransition([this] { Wake(); });
@@ -139,6 +151,11 @@ Status Agent::Start() {
   opts.manager = config_.name;
   opts.api_address = config_.listen.ToString();
   opts.slots = config_.slots;
+  CustomMetrics* custom = custom_metrics_.get();
+  opts.on_endpoint_removed = [custom](const std::string& endpoint) {
+    Status cleared = custom->Clear(endpoint);
+    if (!cleared.ok()) spdlog::warn("custom metrics of {}: {}", endpoint, cleared.ToString());
+  };
   reconciler_ = std::make_unique<Reconciler>(opts, *store_, *events_, *nginx_, *health_, clouds, *policy_, clock_,
                                              [](const std::string& address) {
                                                return CountEstablishedTo(ReadTcpTable(), address);

@@ -59,6 +59,7 @@ class Agent {
   std::unique_ptr<Store> store_;
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<NginxController> nginx_;
+  std::unique_ptr<Cloud> docker_driver_;  // behind clouds_[kDocker], an AsyncCloud
   std::map<CloudKind, std::unique_ptr<Cloud>> clouds_;
   std::unique_ptr<HealthChecker> health_;
   std::unique_ptr<MetricsCollector> collector_;
