@@ -622,7 +622,41 @@ Status ProcessCloud::Stop(const std::string& instance_id, Duration grace) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::IOError(path, std::strerror(errno));
   }
   events_.Record(record.endpoint, "stop", "instance " + instance_id + " (pid " + std::to_string(pid) + ") " + how);
+  // Logs are bounded: an endpoint's old logs go when one of its instances does.
+  if (!record.log_file.empty()) {
+    std::set<std::string> live;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto all = ReadAllRecords();
+      if (all.ok()) {
+        for (const auto& r : *all) live.insert(r.instance_id);
+      }
+    }
+    PruneInstanceLogs(boost::filesystem::path(record.log_file).parent_path().string(), clock_.WallMillis(),
+                      settings_.log_retention, live);
+  }
   return Status::Ok();
+}
+
+int PruneInstanceLogs(const std::string& dir, int64_t now_wall_ms, Duration retention,
+                      const std::set<std::string>& live_ids) {
+  namespace bfs = boost::filesystem;
+  boost::system::error_code ec;
+  int deleted = 0;
+  for (bfs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const bfs::path& p = it->path();
+    if (p.extension() != ".log" || !bfs::is_regular_file(bfs::symlink_status(p, ec))) continue;
+    if (live_ids.count(p.stem().string())) continue;
+    std::time_t mtime = bfs::last_write_time(p, ec);
+    if (ec) {
+      ec.clear();
+      continue;
+    }
+    if (now_wall_ms - static_cast<int64_t>(mtime) * 1000 < retention.count()) continue;
+    if (bfs::remove(p, ec)) deleted++;
+    ec.clear();
+  }
+  return deleted;
 }
 
 Result<std::vector<InstanceInfo>> ProcessCloud::List(const std::string& manager) {

@@ -34,7 +34,15 @@ struct ProcessCloudSettings {
   Duration kill_wait{5000};
   /// How often Stop looks whether the group is gone.
   Duration poll_interval{20};
+  /// Logs of removed instances are deleted once untouched for this long.
+  Duration log_retention{24 * 3600 * 1000};
 };
+
+/// Deletes `<dir>/<id>.log` files not written for `retention` (by mtime,
+/// against the wall clock `now_wall_ms`) whose id is not in `live_ids`.
+/// Returns how many it deleted. Never follows links; ignores other files.
+int PruneInstanceLogs(const std::string& dir, int64_t now_wall_ms, Duration retention,
+                      const std::set<std::string>& live_ids);
 
 /// The on-disk record of one instance (one JSON file).
 struct ProcessRecord {
