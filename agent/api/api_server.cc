@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/cluster/host_membership.h"
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/store/keys.h"
 
@@ -316,14 +317,28 @@ void ApiServer::Routes() {
     Reply(res, 200, {{"events", out}, {"next", next}});
   });
   s.Get("/v1/managers", [&c](const httplib::Request&, httplib::Response& res) {
-    auto kvs = c.store->GetPrefix(ManagerPrefix());
-    if (!kvs.ok()) return ReplyError(res, kvs.status());
+    auto list = ListManagers(*c.store);
+    if (!list.ok()) return ReplyError(res, list.status());
     json out = json::array();
-    for (const auto& kv : *kvs) {
-      auto j = json::parse(kv.value, nullptr, false);
-      if (j.is_object()) out.push_back(j);
+    for (const auto& m : *list) {
+      out.push_back({{"name", m.name},
+                     {"address", m.address},
+                     {"state", m.state},
+                     {"slots", m.slots},
+                     {"slots_used", m.slots_used},
+                     {"instances", m.instances},
+                     {"owned", m.owned}});
     }
     Reply(res, 200, out);
+  });
+  s.Post(R"(/v1/managers/([^/]+)/(cordon|uncordon))", [&c](const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1];
+    const bool cordon = req.matches[2] == "cordon";
+    Status st = SetCordon(*c.store, name, cordon);
+    if (!st.ok()) return ReplyError(res, st);
+    c.events->Record("", "cluster", "manager " + name + (cordon ? " cordoned: no new placements" : " uncordoned"));
+    if (c.wake) c.wake();
+    Reply(res, 200, {{"name", name}, {"cordoned", cordon}});
   });
 }
 

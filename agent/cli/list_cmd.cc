@@ -84,8 +84,21 @@ void AddListCommands(CLI::App& app, GlobalOptions& opts) {
   });
 
   auto* managers = app.add_subcommand("managers", "the hosts that run instances, with their slots");
+  static std::string verb, target;
+  managers->add_option("action", verb, "cordon | uncordon (default: list)")->check(CLI::IsMember({"cordon", "uncordon"}));
+  managers->add_option("name", target, "the manager to cordon or uncordon");
   managers->callback([&opts] {
     ApiClient api(opts);
+    if (!verb.empty()) {
+      if (target.empty()) {
+        std::cerr << "reactor managers " << verb << ": needs the manager's NAME\n";
+        throw CliExit{kExitBadInput};
+      }
+      auto j = api.Call("POST", "/v1/managers/" + target + "/" + verb);
+      if (opts.json) std::cout << j.dump() << "\n";
+      else std::cout << target << (verb == "cordon" ? " cordoned: no new placements" : " uncordoned") << "\n";
+      return;
+    }
     auto j = api.Call("GET", "/v1/managers");
     if (opts.json) {
       std::cout << j.dump() << "\n";
@@ -93,9 +106,10 @@ void AddListCommands(CLI::App& app, GlobalOptions& opts) {
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& m : j) {
-      rows.push_back({Cell(m["name"]), Cell(m["address"]), Cell(m["slots_used"]) + "/" + Cell(m["slots"])});
+      rows.push_back({Cell(m["name"]), Cell(m["address"]), Cell(m["state"]),
+                      Cell(m["slots_used"]) + "/" + Cell(m["slots"]), Cell(m["instances"]), Cell(m["owned"])});
     }
-    PrintTable({"NAME", "ADDRESS", "SLOTS"}, rows);
+    PrintTable({"NAME", "ADDRESS", "STATE", "SLOTS", "INSTANCES", "OWNED"}, rows);
   });
 }
 

@@ -381,6 +381,21 @@ const std::vector<Key>& AgentKeys() {
        [](const AgentConfig& c) { return FormatDuration(c.interval); }},
       {"agent", "slots", [](const std::string& v, AgentConfig* c) { return ParseIntIn(v, 0, 1000000, &c->slots); },
        [](const AgentConfig& c) { return std::to_string(c.slots); }},
+      {"agent", "address",
+       [](const std::string& v, AgentConfig* c) -> std::string {
+         if (!v.empty()) {
+           std::string why = CheckHostName(v);
+           if (!why.empty() && !CheckIpAddress(v).empty()) return why;
+         }
+         c->address = v;
+         return "";
+       },
+       [](const AgentConfig& c) { return c.address; }},
+      {"agent", "lease_ttl",
+       [](const std::string& v, AgentConfig* c) {
+         return ParseDurationIn(v, Duration(1000), Duration(600000), &c->lease_ttl);
+       },
+       [](const AgentConfig& c) { return FormatDuration(c.lease_ttl); }},
 
       {"nginx", "mode",
        [](const std::string& v, AgentConfig* c) -> std::string {

@@ -199,6 +199,11 @@ struct AgentConfig {
   std::string endpoints_dir;  // empty = no declarative endpoints
   Duration interval{1000};
   int slots = 1000;
+  /// Where other hosts reach this host's nginx and instances; empty = the
+  /// loopback address (a cluster of one on SQLite).
+  std::string address;
+  /// This host's lease in the store: it is gone once the lease expires.
+  Duration lease_ttl{5000};
   // [nginx]
   NginxSettings nginx;
   // [cloud:docker], [cloud:process]

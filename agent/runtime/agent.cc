@@ -16,6 +16,7 @@
 #include "agent/cloud/docker_cloud.h"
 #include "agent/cloud/process_cloud.h"
 #include "agent/cloud/static_cloud.h"
+#include "agent/cluster/host_membership.h"
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/metrics/tcp_table.h"
 #include "agent/nginx/nginx_factory.h"
@@ -147,9 +148,21 @@ Status Agent::Start() {
   policy_ = std::make_unique<RulesPolicy>(*metrics_source_, clock_);
   std::map<CloudKind, Cloud*> clouds;
   for (auto& [kind, cloud] : clouds_) clouds[kind] = cloud.get();
+  // This host in the cluster (of one, on SQLite): its record under a lease.
+  HostMembership::Options mo;
+  mo.record.name = config_.name;
+  mo.record.address = config_.address.empty() ? "127.0.0.1" : config_.address;
+  mo.record.api = config_.listen.ToString();
+  mo.record.slots = config_.slots;
+  for (auto& [kind, cloud] : clouds_) mo.record.drivers.push_back(cloud->Name());
+  mo.record.version = REACTOR_VERSION;
+  mo.lease_ttl = config_.lease_ttl;
+  membership_ = std::make_unique<HostMembership>(mo, *store_, *events_, clock_);
+  REACTOR_RETURN_IF_ERROR(membership_->Start());
+
   ReconcilerOptions opts;
   opts.manager = config_.name;
-  opts.api_address = config_.listen.ToString();
+  opts.membership = membership_.get();
   opts.slots = config_.slots;
   CustomMetrics* custom = custom_metrics_.get();
   opts.on_endpoint_removed = [custom](const std::string& endpoint) {

@@ -67,6 +67,7 @@ class Agent {
   std::unique_ptr<MetricsSource> metrics_source_;
   std::unique_ptr<ScalingPolicy> policy_;
   std::unique_ptr<MetricsRoutes> metrics_routes_;
+  std::unique_ptr<HostMembership> membership_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<EndpointRegistry> registry_;
   std::unique_ptr<ProcHostPortProbe> probe_;

@@ -166,6 +166,9 @@ Status Reconciler::RunOnce() {
     round.instances.push_back(inst);
   }
 
+  // A cordoned host takes no new placements; what runs keeps running.
+  auto cordon = IsCordoned(store_, options_.manager);
+  if (cordon.ok()) cordoned_ = *cordon;
   slots_used_ = 0;
   for (const auto& inst : *all_instances) {
     if (inst.manager == options_.manager) slots_used_ += inst.slots;
@@ -216,7 +219,9 @@ Status Reconciler::RunOnce() {
   health_.SetTargets(targets);
   StopStrays(known_ids);
   PushNginx(served);
-  PublishManager();
+  int running_here = 0;
+  for (const auto& inst : *all_instances) running_here += inst.manager == options_.manager && inst.cloud != "static";
+  PublishManager(running_here);
   served.push_back(EndpointRecord{});  // the agent's own log ("")
   for (const auto& rec : served) {
     Status st = events_.Trim(rec.name);
@@ -506,6 +511,12 @@ int Reconciler::Launch(EndpointRound& round, int count) {
                            " failure(s): " + bo.last_error;
     return launched;
   }
+  if (cordoned_ && count > 0) {
+    std::string why = "manager " + options_.manager + " is cordoned: no new placements";
+    if (waiting_for_slots_.insert(cfg.name).second) events_.Record(cfg.name, "slots", why + "; waiting");
+    round.status.problem = why;
+    return launched;
+  }
   for (int i = 0; i < count; ++i) {
     int cost = cfg.Slots();
     if (slots_used_ + cost > options_.slots) {
@@ -657,17 +668,8 @@ void Reconciler::PushNginx(const std::vector<EndpointRecord>& endpoints) {
 
 void Reconciler::ForgetPushedMembers() { pushed_members_.clear(); }
 
-void Reconciler::PublishManager() {
-  nlohmann::json drivers = nlohmann::json::array();
-  for (auto& [kind, cloud] : clouds_) drivers.push_back(cloud->Name());
-  nlohmann::json j = {{"name", options_.manager},
-                      {"address", options_.api_address},
-                      {"slots", options_.slots},
-                      {"slots_used", slots_used_},
-                      {"drivers", drivers}};
-  std::string value = j.dump();
-  if (value == last_manager_record_) return;
-  if (store_.Put(ManagerKey(options_.manager), value).ok()) last_manager_record_ = value;
+void Reconciler::PublishManager(int instances) {
+  if (options_.membership != nullptr) options_.membership->Update(slots_used_, instances);
 }
 
 std::optional<EndpointStatus> Reconciler::GetStatus(const std::string& name) const {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "agent/cloud/cloud.h"
+#include "agent/cluster/host_membership.h"
 #include "agent/common/clock.h"
 #include "agent/endpoint/endpoint_registry.h"
 #include "agent/events/event_log.h"
@@ -69,11 +70,13 @@ class MinMaxPolicy : public ScalingPolicy {
 
 struct ReconcilerOptions {
   std::string manager;        // this host's name
-  std::string api_address;    // published in the manager record
   int slots = 1000;           // this host's scheduling slots
   Duration start_timeout{60000};  // a starting instance must pass its health check within this
   Duration stop_grace{5000};      // SIGTERM → SIGKILL
   Duration min_drain{1000};       // draining lasts at least this (nginx workers see the change)
+  /// This host's cluster membership: the round's slot and instance counts
+  /// go to its record. May be null (tests).
+  HostMembership* membership = nullptr;
   /// Called (loop thread) once an unmanaged endpoint is gone, to drop what
   /// other parts keep for it (custom metrics). May be empty.
   std::function<void(const std::string& endpoint)> on_endpoint_removed;
@@ -119,7 +122,7 @@ class Reconciler {
   void StopAsync(Cloud* cloud, const std::string& id);
   void StopStrays(const std::set<std::string>& known_ids);
   void PushNginx(const std::vector<EndpointRecord>& endpoints);
-  void PublishManager();
+  void PublishManager(int instances);
   std::string NewInstanceId(const std::string& endpoint);
 
   const ReconcilerOptions options_;
@@ -145,7 +148,7 @@ class Reconciler {
   std::set<std::string> retired_;  // instances retired this round (their stop is queued)
   std::map<std::string, std::string> invalid_reported_;  // endpoint → the problem said in its log
   std::set<std::string> unreadable_reported_;            // instance ids whose unreadable record was said
-  std::string last_manager_record_;
+  bool cordoned_ = false;  // this host takes no new placements (read each round)
   int slots_used_ = 0;
   uint64_t id_counter_ = 0;
 

@@ -385,6 +385,23 @@ TEST_F(ReconcilerTest, InstanceWhoseRecordDoesNotReadIsNotStopped) {
   EXPECT_EQ(cloud_.stops, 0);
 }
 
+TEST_F(ReconcilerTest, CordonedHostTakesNoNewPlacementsButKeepsWhatRuns) {
+  Manage();
+  Make();
+  policy_.target = 1;
+  for (int i = 0; i < 3; ++i) Round();
+  ASSERT_EQ(States()["active"], 1);
+  ASSERT_TRUE(SetCordon(*store_, "m1", true).ok());
+  policy_.target = 3;
+  for (int i = 0; i < 3; ++i) Round();
+  EXPECT_EQ(States()["active"], 1);
+  EXPECT_EQ(cloud_.launches, 1);
+  EXPECT_NE(reconciler_->GetStatus("web")->problem.find("cordoned"), std::string::npos);
+  ASSERT_TRUE(SetCordon(*store_, "m1", false).ok());
+  for (int i = 0; i < 3; ++i) Round();
+  EXPECT_EQ(States()["active"], 3);
+}
+
 TEST_F(ReconcilerTest, StoreOutageFailsTheRoundWithoutTouchingInstances) {
   FaultyStore faulty(*store_);
   Manage();
