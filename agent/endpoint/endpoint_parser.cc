@@ -472,7 +472,14 @@ void CheckCrossKeyRules(const EndpointConfig& c, const IniKeyLines& lines, std::
 
   if (ok("scaling", "min_instances") && ok("scaling", "max_instances") &&
       c.scaling.max_instances < c.scaling.min_instances) {
-    bool max_set = line("scaling", "max_instances") > 0 || line("scaling", "min_instances") == 0;
+    // Blame the key just written: with `set` on a stored text that is the
+    // one entry without a line; otherwise max, unless only min was written.
+    const int min_line = line("scaling", "min_instances"), max_line = line("scaling", "max_instances");
+    const bool min_given = lines.count(IniKeyId("scaling", "min_instances")) > 0;
+    const bool max_given = lines.count(IniKeyId("scaling", "max_instances")) > 0;
+    bool max_set = max_line > 0 || min_line == 0;
+    if (min_given && max_given && min_line == 0 && max_line > 0) max_set = false;
+    if (min_given && max_given && max_line == 0 && min_line > 0) max_set = true;
     if (max_set) {
       add("scaling", "max_instances",
           std::to_string(c.scaling.max_instances) + " is less than min_instances (" +

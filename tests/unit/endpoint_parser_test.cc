@@ -389,6 +389,12 @@ TEST(EndpointParser, SetOnStoredTextKeepsDefaultsFollowing) {
   auto bad = SetEndpointIniKey("web", ini + "[health]\ninterval = 2s\n", "health", "timeout", "3s");
   EXPECT_THAT(ErrorOf(bad), HasSubstr("[health] timeout: 3s is longer than interval (2s)"));
   EXPECT_FALSE(SetEndpointIniKey("web", ini, "health", "nope", "1").ok());
+  // The key being set is the one blamed.
+  const std::string scaled = ini + "[scaling]\nmin_instances = 1\nmax_instances = 3\n";
+  EXPECT_EQ(ErrorOf(SetEndpointIniKey("web", scaled, "scaling", "max_instances", "0")),
+            "[scaling] max_instances: 0 is less than min_instances (1)");
+  EXPECT_EQ(ErrorOf(SetEndpointIniKey("web", scaled, "scaling", "min_instances", "5")),
+            "[scaling] min_instances: 5 is more than max_instances (3)");
   EXPECT_FALSE(SetEndpointIniKey("web", ini, "nope", "path", "/").ok());
 }
 
