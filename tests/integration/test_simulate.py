@@ -51,26 +51,30 @@ timeout = 400ms
         url = f"http://127.0.0.1:{self.port}/"
         log = self.access_log()
         before = self.web_lines(log)
-        # Two bursts a few seconds apart: 60 requests, a pause, 90 requests.
+        # A quiet start, then two bursts a few seconds apart: 60 requests, a
+        # pause, 90 requests.
+        for _ in range(3):
+            self.assertEqual(http_get(url)[0], 200)
+        time.sleep(2.5)
         for n in (60, 90):
             for _ in range(n):
                 self.assertEqual(http_get(url)[0], 200)
             time.sleep(3)
-        wait_until(lambda: self.web_lines(log) >= before + 150, timeout=10, what="150 lines in the access log")
+        wait_until(lambda: self.web_lines(log) >= before + 153, timeout=10, what="153 lines in the access log")
         total = self.web_lines(log)
 
         out_dir = self.agent.dir
         csv_path = os.path.join(out_dir, "timeline.csv")
         svg_path = os.path.join(out_dir, "chart.svg")
         r = reactor("simulate", "--rules", "5 < rate < 20", "--trace", log, "--log-endpoint", "web",
-                    "--capacity", "20", "--start-delay", "2s", "--max", "20", "--json",
+                    "--capacity", "20", "--start-delay", "2s", "--max", "20", "--initial", "1", "--json",
                     "--csv", csv_path, "--svg", svg_path)
         self.assertEqual(r.returncode, 0, r.stderr)
         summary = json.loads(r.stdout)
         self.assertEqual(list(summary), ["seconds", "overload_seconds", "instance_seconds",
                                          "oracle_instance_seconds", "cost_ratio", "scale_ups", "scale_downs",
                                          "max_instances"])
-        self.assertGreaterEqual(summary["seconds"], 6, "the bursts span at least two pauses of 3 s")
+        self.assertGreaterEqual(summary["seconds"], 8, "the trace spans the pauses of 2.5 s and 3 s")
         self.assertGreaterEqual(summary["max_instances"], 1)
         self.assertGreater(summary["oracle_instance_seconds"], 0)
 

@@ -9,6 +9,7 @@
 // load of each second before the round at its end.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <random>

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "agent/simulate/simulation_report.h"
 #include "agent/simulate/trace.h"
 
