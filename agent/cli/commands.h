@@ -34,5 +34,6 @@ void AddConfigCommands(CLI::App& app, GlobalOptions& opts);
 void AddListCommands(CLI::App& app, GlobalOptions& opts);
 void AddLogCommand(CLI::App& app, GlobalOptions& opts);
 void AddMetricsCommands(CLI::App& app, GlobalOptions& opts);
+void AddSimulateCommand(CLI::App& app, GlobalOptions& opts);
 
 }  // namespace reactor::cli

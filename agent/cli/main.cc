@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   AddListCommands(app, opts);
   AddLogCommand(app, opts);
   AddMetricsCommands(app, opts);
+  AddSimulateCommand(app, opts);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

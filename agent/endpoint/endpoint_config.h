@@ -37,6 +37,13 @@ struct HostPort {
   bool operator==(const HostPort& o) const { return host == o.host && port == o.port; }
 };
 
+/// How the scaling policy picks a count inside the rules' range (rules_policy.h).
+enum class PolicyKind {
+  kLean,     // scale up on scale_up_window; step down to the cheaper edge with headroom
+  kReactor,  // stay anywhere in the range (nearest edge when outside), as Reactor did
+};
+const char* PolicyKindName(PolicyKind k);
+
 struct ScalingConfig {
   int min_instances = 1;
   int max_instances = 1;
@@ -45,6 +52,10 @@ struct ScalingConfig {
   Duration window{5000};
   Duration scale_down_delay{30000};
   Duration drain_timeout{60000};
+  PolicyKind policy = PolicyKind::kLean;
+  Duration scale_up_window{1000};  // lean: the metrics window scale-up decisions use
+  int headroom_percent = 15;       // lean: margin kept below every upper bound
+  Duration predict{0};             // lean: how far ahead scale-up extrapolates a rising trend (0 = off)
 };
 
 struct HealthConfig {

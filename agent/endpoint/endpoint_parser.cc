@@ -205,6 +205,23 @@ std::string ParseRulesKey(const std::string& v, std::string* out) {
   return "";
 }
 
+std::string ParsePolicy(const std::string& v, PolicyKind* out) {
+  for (PolicyKind k : {PolicyKind::kLean, PolicyKind::kReactor}) {
+    if (v == PolicyKindName(k)) {
+      *out = k;
+      return "";
+    }
+  }
+  return "'" + v + "' is not lean or reactor";
+}
+
+// "10%" or "10": a whole percentage in [0, 90].
+std::string ParseHeadroom(const std::string& v, int* out) {
+  std::string digits = !v.empty() && v.back() == '%' ? v.substr(0, v.size() - 1) : v;
+  std::string why = ParseIntIn(digits, 0, 90, out);
+  return why.empty() ? "" : "'" + v + "' is not a percentage from 0% to 90%";
+}
+
 // --- [health] -------------------------------------------------------------------
 
 std::string ParseHealthPath(const std::string& v, std::string* out) {
@@ -415,6 +432,15 @@ const std::vector<Key>& EndpointKeys() {
                   [](auto& c) -> auto& { return c.scaling.scale_down_delay; }),
       DurationKey("scaling", "drain_timeout", Duration(0), Duration(86400000),
                   [](auto& c) -> auto& { return c.scaling.drain_timeout; }),
+      {"scaling", "policy", [](const std::string& v, EndpointConfig* c) { return ParsePolicy(v, &c->scaling.policy); },
+       [](const EndpointConfig& c) { return std::string(PolicyKindName(c.scaling.policy)); }},
+      DurationKey("scaling", "scale_up_window", Duration(1000), Duration(3600000),
+                  [](auto& c) -> auto& { return c.scaling.scale_up_window; }),
+      {"scaling", "headroom",
+       [](const std::string& v, EndpointConfig* c) { return ParseHeadroom(v, &c->scaling.headroom_percent); },
+       [](const EndpointConfig& c) { return std::to_string(c.scaling.headroom_percent) + "%"; }},
+      DurationKey("scaling", "predict", Duration(0), Duration(600000),
+                  [](auto& c) -> auto& { return c.scaling.predict; }),
 
       TextKey("health", "path", ParseHealthPath, [](auto& c) -> auto& { return c.health.path; }),
       DurationKey("health", "interval", Duration(100), Duration(3600000),

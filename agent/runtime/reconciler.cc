@@ -241,6 +241,7 @@ void Reconciler::ReconcileEndpoint(EndpointRound& round) {
     for (auto& r : round.instances) Retire(r, "its endpoint no longer exists");
     round.instances.clear();
     pushed_members_.erase(round.name);
+    policy_.Forget(round.name);
     return;
   }
   const EndpointRecord& rec = *round.record;
@@ -301,6 +302,8 @@ void Reconciler::ReconcileEndpoint(EndpointRound& round) {
       last_decision_.erase(rec.name);
       invalid_reported_.erase(rec.name);
       if (options_.on_endpoint_removed) options_.on_endpoint_removed(rec.name);
+      held_.erase(rec.name);
+      policy_.Forget(rec.name);
     }
     if (!st.ok()) spdlog::warn("removing endpoint {}: {}", rec.name, st.ToString());
   }
@@ -447,6 +450,7 @@ void Reconciler::Scale(EndpointRound& round) {
   }
   int target = live;
   std::string explanation;
+  bool held = false;
   // An endpoint whose record does not read is held as if paused.
   EndpointState state = rec.state;
   if (!rec.problem.empty() && state == EndpointState::kRunning) state = EndpointState::kPaused;
@@ -472,16 +476,17 @@ void Reconciler::Scale(EndpointRound& round) {
       round.status.range_max = d.range_max;
       round.status.has_range = d.has_range;
       explanation = d.explanation;
+      held = d.held;
       break;
     }
   }
   round.status.target = target;
   int launched = 0, drained = 0;
   if (live < target) {
-    launched = Launch(round, std::min(target - live, cfg.scaling.ramp_limit));
+    launched = Launch(round, RampLimitedStep(live, target, cfg.scaling.ramp_limit));
   } else if (live > target) {
     bool all_at_once = rec.state == EndpointState::kStopped || rec.state == EndpointState::kDeleting;
-    int n = all_at_once ? live - target : std::min(live - target, cfg.scaling.ramp_limit);
+    int n = all_at_once ? live - target : -RampLimitedStep(live, target, cfg.scaling.ramp_limit);
     drained = Drain(round, n, all_at_once ? std::string("endpoint ") + EndpointStateName(rec.state)
                                           : "scaling down to " + std::to_string(target));
   }
@@ -491,8 +496,8 @@ void Reconciler::Scale(EndpointRound& round) {
     std::string text = explanation;
     if (launched > 0) text += ": launching " + std::to_string(launched);
     if (drained > 0) text += ": draining " + std::to_string(drained);
-    bool held = explanation.find("; held at") != std::string::npos;
-    bool was_held = last_decision_[rec.name].find("; held at") != std::string::npos;
+    bool was_held = held_.count(rec.name) > 0;
+    if (held) held_.insert(rec.name); else held_.erase(rec.name);
     if (launched > 0 || drained > 0 || (held && !was_held)) events_.Record(rec.name, "scale", text);
     last_decision_[rec.name] = text;
   }

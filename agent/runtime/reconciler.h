@@ -28,6 +28,7 @@
 #include "agent/health/health_checker.h"
 #include "agent/instances/instance_record.h"
 #include "agent/nginx/nginx_controller.h"
+#include "agent/scaler/scaling_policy.h"
 #include "agent/store/store.h"
 
 namespace reactor {
@@ -45,21 +46,6 @@ struct EndpointStatus {
   bool has_range = true;
   std::string last_decision;
   std::string problem;  // e.g. "no free slots", "launch backing off: ..."
-};
-
-/// Decides how many instances an endpoint should run: the scaling policy.
-/// Given the endpoint, its instances in service and the current count.
-class ScalingPolicy {
- public:
-  virtual ~ScalingPolicy() = default;
-  struct Decision {
-    int target = 0;
-    std::optional<long> range_min;
-    std::optional<long> range_max;
-    bool has_range = true;
-    std::string explanation;  // empty when nothing changed
-  };
-  virtual Decision Decide(const EndpointConfig& cfg, int current, const std::vector<std::string>& active_addresses) = 0;
 };
 
 /// Holds the count inside [min_instances, max_instances] (no rules applied).
@@ -143,6 +129,7 @@ class Reconciler {
   std::map<std::string, std::string> last_decision_;
   std::map<std::string, std::map<std::string, InstanceInfo>> cloud_view_;  // cloud name → id → info
   std::map<std::string, HealthReport> health_view_;
+  std::set<std::string> held_;  // endpoints whose last decision held a scale-down
   std::set<std::string> waiting_for_slots_;  // endpoints told "no free slots" (said once)
   std::map<std::string, std::string> cloud_errors_;  // cloud name → last List error reported
   std::set<std::string> retired_;  // instances retired this round (their stop is queued)

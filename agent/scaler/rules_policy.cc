@@ -10,6 +10,12 @@ namespace reactor {
 
 namespace {
 
+// How many `window`s a lean scale-up made on the short window holds its
+// instances against a scale-down (at most scale_down_delay). Measured with
+// `reactor simulate` on tests/bench's bursty traces: 1 window lets blips
+// churn instances, a whole 30 s delay pays for every blip for 30 s.
+constexpr int kRaisedLifeWindows = 3;
+
 std::string Num(double v) {
   char buf[32];
   if (std::fabs(v - std::round(v)) < 1e-9 && std::fabs(v) < 1e15) {
@@ -42,6 +48,33 @@ std::string DescribeBrokenRules(const rules::RuleSet& set, const std::map<std::s
   return out;
 }
 
+long LeanCount(const rules::RuleSet& set, long instances, const std::map<std::string, double>& metrics,
+               long min_instances, long max_instances, int headroom_percent, const rules::Range& range) {
+  const double factor = 1.0 + headroom_percent / 100.0;
+  std::map<std::string, double> inflated = metrics;
+  for (auto& [name, v] : inflated) v *= factor;
+  rules::Evaluation ev = rules::Evaluate(set, instances, inflated, min_instances, max_instances);
+  long lo = ev.range ? ev.range->min : range.min;
+  return std::clamp(lo, range.min, range.max.value_or(lo));
+}
+
+std::map<std::string, double> RulesPolicy::ScaledAverages(const EndpointConfig& cfg, Duration window, int current,
+                                                          const std::vector<std::string>& active_addresses) {
+  // The collector divides by the instances in service; the evaluator
+  // multiplies by the current count, which also includes instances still
+  // starting (they serve nothing yet). Rescale so that average × current is
+  // the endpoint's real total: counting a starting instance as if it carried
+  // load would launch more than needed.
+  std::map<std::string, double> avg = metrics_.Averages(cfg.name, window, active_addresses);
+  if (current > 0 && !active_addresses.empty() && static_cast<int>(active_addresses.size()) != current) {
+    double scale = static_cast<double>(active_addresses.size()) / current;
+    for (auto& [name, v] : avg) {
+      if (name != "active" && name.rfind("response", 0) != 0) v *= scale;
+    }
+  }
+  return avg;
+}
+
 ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int current,
                                             const std::vector<std::string>& active_addresses) {
   Decision d;
@@ -58,21 +91,8 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
   rules::RuleSet empty;
   const rules::RuleSet& set = h.rules ? *h.rules : empty;
 
-  // Per-instance averages for the rule evaluator. The collector divides by the
-  // instances in service; the evaluator multiplies by the current count, which
-  // also includes instances still starting (they serve nothing yet). Rescale so
-  // that average × current is the endpoint's real total: counting a starting
-  // instance as if it carried load would launch more than needed.
   std::map<std::string, double> avg;
-  if (!set.rules.empty()) {
-    avg = metrics_.Averages(cfg.name, cfg.scaling.window, active_addresses);
-    if (current > 0 && !active_addresses.empty() && static_cast<int>(active_addresses.size()) != current) {
-      double scale = static_cast<double>(active_addresses.size()) / current;
-      for (auto& [name, v] : avg) {
-        if (name != "active" && name.rfind("response", 0) != 0) v *= scale;
-      }
-    }
-  }
+  if (!set.rules.empty()) avg = ScaledAverages(cfg, cfg.scaling.window, current, active_addresses);
   rules::Evaluation ev = rules::Evaluate(set, current, avg, min, max);
   d.has_range = ev.range.has_value();
   if (ev.range) {
@@ -81,15 +101,58 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
   }
   long target = ev.target;
 
+  // Lean: the cheapest count that keeps the upper bounds with headroom. Up
+  // on the short window, down on the long one. Only with every metric known
+  // (a rule skipped for want of a value must not let the count fall to the
+  // cheaper edge) and a range to choose in.
+  std::string lean_text;
+  long lean_down = -1;  // lean's long-window target, when lean chose
+  if (cfg.scaling.policy == PolicyKind::kLean && !set.rules.empty() && ev.range && ev.missing_metrics.empty()) {
+    const int hr = cfg.scaling.headroom_percent;
+    long down = LeanCount(set, current, avg, min, max, hr, *ev.range);
+    long up = down;
+    if (cfg.scaling.scale_up_window != cfg.scaling.window) {
+      std::map<std::string, double> recent = ScaledAverages(cfg, cfg.scaling.scale_up_window, current, active_addresses);
+      // A rising trend, extrapolated over `predict` (what a launch takes to
+      // serve): the two windows' means lie (window − scale_up_window) / 2 apart.
+      const double apart_s = (cfg.scaling.window - cfg.scaling.scale_up_window).count() / 2000.0;
+      if (cfg.scaling.predict.count() > 0 && apart_s > 0) {
+        const double ahead_s = cfg.scaling.predict.count() / 1000.0;
+        for (auto& [name, v] : recent) {
+          auto it = avg.find(name);
+          if (it != avg.end() && v > it->second) v += (v - it->second) / apart_s * ahead_s;
+        }
+      }
+      rules::Evaluation up_ev = rules::Evaluate(set, current, recent, min, max);
+      if (up_ev.range && up_ev.missing_metrics.empty()) {
+        up = LeanCount(set, current, recent, min, max, hr, *up_ev.range);
+      }
+    }
+    target = up > current ? up : down;
+    lean_down = down;
+    lean_text = " (lean, " + std::to_string(hr) + "% headroom: " + std::to_string(up) + " on the last " +
+                FormatDuration(cfg.scaling.scale_up_window) + ", " + std::to_string(down) + " on " +
+                FormatDuration(cfg.scaling.window) + ")";
+  }
+
   // Stabilisation: remember every computed target for scale_down_delay; a
   // scale-down goes only as low as the highest of them, and not at all until
   // the policy has watched the endpoint for a whole delay.
-  h.targets.emplace_back(now, target);
+  //
+  // Lean keeps its long-window targets for scale_down_delay, but a scale-up
+  // made on the short window only for kRaisedLifeWindows × `window`: by then
+  // the long window has seen the load that caused it and its targets carry
+  // it, so a one-second blip does not pin its instances for a whole delay.
+  h.targets.emplace_back(now, lean_down >= 0 ? lean_down : target);
+  if (lean_down >= 0 && target > current) h.raised.emplace_back(now, target);
   while (!h.targets.empty() && now - h.targets.front().first > cfg.scaling.scale_down_delay) h.targets.pop_front();
+  const Duration raised_life = std::min(cfg.scaling.window * kRaisedLifeWindows, cfg.scaling.scale_down_delay);
+  while (!h.raised.empty() && now - h.raised.front().first > raised_life) h.raised.pop_front();
   long effective = target;
   if (target < current) {
     long highest = target;
     for (const auto& [t, v] : h.targets) highest = std::max(highest, v);
+    for (const auto& [t, v] : h.raised) highest = std::max(highest, v);
     if (now - h.first_seen < cfg.scaling.scale_down_delay) highest = std::max<long>(highest, current);
     effective = std::min<long>(highest, current);
   }
@@ -98,6 +161,7 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
   // HPA's maxReplicas.
   effective = std::clamp<long>(effective, min, std::max(min, max));
   d.target = static_cast<int>(effective);
+  d.held = effective > target;
 
   if (effective != current || target != current) {
     std::string why = DescribeBrokenRules(set, avg);
@@ -114,7 +178,8 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
       text += " (rules contradict each other)";
     }
     text += " → target " + std::to_string(target) + " (min " + std::to_string(min) + ", max " + std::to_string(max) + ")";
-    if (effective != target) {
+    text += lean_text;
+    if (d.held) {
       text += "; held at " + std::to_string(effective) + " until every target in scale_down_delay " +
               FormatDuration(cfg.scaling.scale_down_delay) + " agrees";
     }

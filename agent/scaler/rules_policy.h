@@ -3,7 +3,30 @@
 // HPA-style stabilisation: scale-up acts at once, scale-down only when every
 // target computed during the last `scale_down_delay` allows it.
 //
-// Thread: called by the agent loop only.
+// The range is always the evaluator's (SPEC §5, `reactor rules ideal`); the
+// `[scaling] policy` key chooses the target within it:
+//   reactor  stay anywhere in the range; outside it, go to the nearest edge.
+//            Rules see the averages over `window`.
+//   lean     (default) the fewest instances in the range that keep every
+//            upper metric bound with `headroom` to spare: scale up at once on
+//            the averages over the short `scale_up_window` (the last second by
+//            default), and step down on the averages over `window`, toward
+//            the cheaper edge, once every target of the last
+//            `scale_down_delay` agrees (a scale-up made on the short window
+//            counts among those targets for 3 × `window` only, see
+//            kRaisedLifeWindows). With `predict` > 0 a rising trend (the
+//            short window's mean above the long one's) is extrapolated that
+//            far ahead for the scale-up.
+// With `headroom` h, "keeps the bound" means: the evaluator's range for the
+// averages × (1 + h) (so `rate < 20` with 15 % is met at 17.4/instance).
+// The result is clamped into the range the rules give for the plain
+// averages, so lean never breaks a rule that reactor would keep.
+//
+// The same object drives the agent (agent/runtime/reconciler.h, real clock,
+// metrics from nginx) and `reactor simulate` (agent/simulate/, a simulated
+// clock and modelled metrics): one engine, two drivers.
+//
+// Thread: called by one thread only (the agent loop, or the simulator).
 #pragma once
 
 #include <deque>
@@ -13,7 +36,7 @@
 #include <vector>
 
 #include "agent/common/clock.h"
-#include "agent/runtime/reconciler.h"
+#include "agent/scaler/scaling_policy.h"
 #include "rules/rules.h"
 
 namespace reactor {
@@ -36,16 +59,22 @@ class RulesPolicy : public ScalingPolicy {
 
   Decision Decide(const EndpointConfig& cfg, int current, const std::vector<std::string>& active_addresses) override;
 
-  /// Forgets an endpoint's history (after unmanage).
-  void Forget(const std::string& endpoint) { history_.erase(endpoint); }
+  /// Forgets an endpoint's history (after unmanage): a new endpoint of the
+  /// same name starts afresh.
+  void Forget(const std::string& endpoint) override { history_.erase(endpoint); }
 
  private:
   struct History {
     std::string rules_text;
     std::optional<rules::RuleSet> rules;
     std::deque<std::pair<TimePoint, long>> targets;  // targets computed, oldest first
+    std::deque<std::pair<TimePoint, long>> raised;   // lean: scale-ups on the short window, oldest first
     TimePoint first_seen{};
   };
+  /// Per-instance averages over `window`, rescaled so that average × current
+  /// is the endpoint's total (see Decide).
+  std::map<std::string, double> ScaledAverages(const EndpointConfig& cfg, Duration window, int current,
+                                               const std::vector<std::string>& active_addresses);
 
   MetricsSource& metrics_;
   Clock& clock_;
@@ -54,5 +83,11 @@ class RulesPolicy : public ScalingPolicy {
 
 /// "rate 41.2/instance breaks rate < 20" for every broken rule, or "" when all hold.
 std::string DescribeBrokenRules(const rules::RuleSet& set, const std::map<std::string, double>& metrics);
+
+/// The lean policy's count for these averages: the lowest count of the
+/// evaluator's range for `metrics` × (1 + headroom_percent / 100), clamped
+/// into `range` (the range for the plain metrics). Pure; exposed for tests.
+long LeanCount(const rules::RuleSet& set, long instances, const std::map<std::string, double>& metrics,
+               long min_instances, long max_instances, int headroom_percent, const rules::Range& range);
 
 }  // namespace reactor

@@ -9,16 +9,20 @@ namespace {
 
 class FakeMetrics : public MetricsSource {
  public:
-  std::map<std::string, double> Averages(const std::string&, Duration, const std::vector<std::string>& b) override {
+  std::map<std::string, double> Averages(const std::string&, Duration w, const std::vector<std::string>& b) override {
     last_backends = b.size();
-    return values;
+    auto it = by_window.find(w.count());
+    return it == by_window.end() ? values : it->second;
   }
   std::map<std::string, double> values;
+  std::map<int64_t, std::map<std::string, double>> by_window;  // window ms → values, when given
   size_t last_backends = 0;
 };
 
-EndpointConfig Config(const std::string& rules, int min, int max, Duration delay = Duration(30000)) {
+EndpointConfig Config(const std::string& rules, int min, int max, Duration delay = Duration(30000),
+                      PolicyKind policy = PolicyKind::kLean) {
   EndpointConfig c;
+  c.scaling.policy = policy;
   c.name = "web";
   c.scaling.rules = rules;
   c.scaling.min_instances = min;
@@ -63,11 +67,11 @@ TEST(RulesPolicy, HoldsScaleDownUntilDelayAgrees) {
   EXPECT_EQ(p.Decide(cfg, 4, Backends(4)).target, 1);
 }
 
-TEST(RulesPolicy, ScaleDownGoesOnlyAsLowAsTheHighestRecentTarget) {
+TEST(RulesPolicy, ReactorScaleDownGoesOnlyAsLowAsTheHighestRecentTarget) {
   FakeClock clock;
   FakeMetrics m;
   RulesPolicy p(m, clock);
-  auto cfg = Config("5 < rate < 20", 1, 10, Duration(10000));
+  auto cfg = Config("5 < rate < 20", 1, 10, Duration(10000), PolicyKind::kReactor);
   m.values["rate"] = 10;  // 4 × 10 = 40: range [3, 7] → stays 4
   for (int s = 0; s < 11; ++s) {
     EXPECT_EQ(p.Decide(cfg, 4, Backends(4)).target, 4);
@@ -138,6 +142,119 @@ TEST(RulesPolicy, ContradictingRulesKeepTheCount) {
   EXPECT_FALSE(d.has_range);
   EXPECT_EQ(d.target, 2);
   EXPECT_EQ(p.Decide(Config("5 < rate < 6", 3, 10), 2, Backends(2)).target, 3) << "still clamped into [min, max]";
+}
+
+TEST(RulesPolicy, LeanStepsDownToTheCheaperEdgeWithHeadroom) {
+  FakeClock clock;
+  FakeMetrics m;
+  RulesPolicy p(m, clock);
+  auto cfg = Config("5 < rate < 20", 1, 10, Duration(10000));
+  // 4 × 10 = 40 req/s: the range is [3, 7]. Reactor stays at 4; lean wants
+  // the fewest that keep rate < 20 with 15% to spare: ⌈46 / 20⌉ = 3.
+  m.values["rate"] = 10;
+  auto d = p.Decide(cfg, 4, Backends(4));
+  EXPECT_EQ(d.target, 4);
+  EXPECT_TRUE(d.held) << "not before the policy has watched a whole scale_down_delay";
+  EXPECT_NE(d.explanation.find("range [3, 7] → target 3"), std::string::npos) << d.explanation;
+  EXPECT_NE(d.explanation.find("lean, 15% headroom"), std::string::npos) << d.explanation;
+  for (int s = 1; s < 10; ++s) {
+    clock.Advance(Duration(1000));
+    EXPECT_EQ(p.Decide(cfg, 4, Backends(4)).target, 4) << s;
+  }
+  clock.Advance(Duration(1000));
+  d = p.Decide(cfg, 4, Backends(4));
+  EXPECT_EQ(d.target, 3);
+  EXPECT_FALSE(d.held);
+  // 3 × 13.33 = 40 with headroom is 46 → 3 still: no further step.
+  m.values["rate"] = 40.0 / 3;
+  clock.Advance(Duration(1000));
+  EXPECT_EQ(p.Decide(cfg, 3, Backends(3)).target, 3);
+  // Without headroom 40 / 20 = 2 is an exact multiple of a strict bound: 3 as well;
+  // 38 req/s needs only 2.
+  cfg.scaling.headroom_percent = 0;
+  m.values["rate"] = 38.0 / 3;
+  clock.Advance(Duration(11000));  // the targets of 3 are older than the delay
+  EXPECT_EQ(p.Decide(cfg, 3, Backends(3)).target, 2);
+}
+
+TEST(RulesPolicy, LeanScalesUpOnTheShortWindowAndDownOnTheLongOne) {
+  FakeClock clock;
+  FakeMetrics m;
+  RulesPolicy p(m, clock);
+  auto cfg = Config("5 < rate < 20", 1, 10, Duration(0));
+  // The last second says 50 on 2 (100 req/s), the 5 s window only 15 (30 req/s).
+  m.by_window[1000]["rate"] = 50;
+  m.by_window[5000]["rate"] = 15;
+  auto d = p.Decide(cfg, 2, Backends(2));
+  EXPECT_EQ(d.target, 6) << "⌈115 / 20⌉ from the last second: " << d.explanation;
+  ASSERT_TRUE(d.range_min.has_value());
+  EXPECT_EQ(*d.range_min, 2) << "the range reported is the window's, as `rules ideal` computes it";
+  EXPECT_EQ(*d.range_max, 5);
+  // The other way round: a quiet last second does not bring the count down
+  // by itself; the long window decides the step down (delay 0 here).
+  m.by_window[1000]["rate"] = 1;
+  m.by_window[5000]["rate"] = 12;
+  clock.Advance(Duration(1000));
+  EXPECT_EQ(p.Decide(cfg, 6, Backends(6)).target, 5) << "⌈6 × 12 × 1.15 / 20⌉ = 5";
+  // The reactor policy reads only the long window.
+  auto reactor = Config("5 < rate < 20", 1, 10, Duration(0), PolicyKind::kReactor);
+  m.by_window[1000]["rate"] = 50;
+  EXPECT_EQ(p.Decide(reactor, 2, Backends(2)).target, 2);
+}
+
+TEST(RulesPolicy, LeanKeepsTheCountWhenARuleHasNoValue) {
+  FakeClock clock;
+  FakeMetrics m;
+  RulesPolicy p(m, clock);
+  auto cfg = Config("queue < 10, 5 < rate < 20", 1, 10, Duration(0));
+  m.values["rate"] = 10;  // 40 req/s on 4: [3, 7]; queue unknown
+  clock.Advance(Duration(1000));
+  auto d = p.Decide(cfg, 4, Backends(4));
+  EXPECT_EQ(d.target, 4) << "a skipped rule must not let the count fall to the cheaper edge: " << d.explanation;
+}
+
+TEST(RulesPolicy, HeldIsAFieldOfTheDecision) {
+  FakeClock clock;
+  FakeMetrics m;
+  RulesPolicy p(m, clock);
+  auto cfg = Config("5 < rate < 20", 1, 10, Duration(5000));
+  m.values["rate"] = 1;
+  EXPECT_TRUE(p.Decide(cfg, 4, Backends(4)).held);
+  clock.Advance(Duration(6000));
+  auto d = p.Decide(cfg, 4, Backends(4));
+  EXPECT_FALSE(d.held);
+  EXPECT_EQ(d.target, 1);
+  m.values["rate"] = 50;
+  EXPECT_FALSE(p.Decide(cfg, 1, Backends(1)).held) << "a scale-up is never held";
+}
+
+TEST(RulesPolicy, ForgetStartsAnEndpointAfresh) {
+  FakeClock clock;
+  FakeMetrics m;
+  RulesPolicy p(m, clock);
+  auto cfg = Config("5 < rate < 20", 1, 10, Duration(5000));
+  m.values["rate"] = 1;
+  p.Decide(cfg, 4, Backends(4));
+  clock.Advance(Duration(6000));
+  EXPECT_EQ(p.Decide(cfg, 4, Backends(4)).target, 1);
+  // Unmanaged and managed again under the same name: a new endpoint, whose
+  // scale-down waits for a whole delay like any other.
+  ScalingPolicy& as_interface = p;
+  as_interface.Forget("web");
+  clock.Advance(Duration(1000));
+  auto d = p.Decide(cfg, 4, Backends(4));
+  EXPECT_EQ(d.target, 4);
+  EXPECT_TRUE(d.held);
+}
+
+TEST(RulesPolicy, LeanCountClampsIntoTheRange) {
+  auto set = *rules::ParseRules("15 < rate < 20").rules;
+  // 3 × 17 = 51: range [3, 3]; with 10% headroom 56.1 wants 3 as well.
+  rules::Range range{3, 3};
+  EXPECT_EQ(LeanCount(set, 3, {{"rate", 17}}, 1, 10, 10, range), 3);
+  // 3 × 19 = 57: range [3, 3]; headroom would want ⌈62.7 / 20⌉ = 4, which
+  // breaks 15 < rate: clamped to the range.
+  EXPECT_EQ(LeanCount(set, 3, {{"rate", 19}}, 1, 10, 10, range), 3);
 }
 
 }  // namespace
