@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14
   libcurl4-openssl-dev nlohmann-json3-dev tao-pegtl-dev
   libboost-dev libboost-filesystem-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -16,6 +16,7 @@ runtime_pkgs=(
   nginx libnginx-mod-http-lua curl
   docker.io busybox-static etcd-server etcd-client wrk
   python3 procps iproute2 dpkg-dev file logrotate
+  shellcheck systemd
 )
 
 pkgs=("${runtime_pkgs[@]}")

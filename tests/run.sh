@@ -21,6 +21,14 @@ cmake --build build-asan -j"$JOBS" --target reactor_unit_tests
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ./build-asan/bin/reactor_unit_tests --gtest_brief=1
 
+stage "unit and component tests under ThreadSanitizer"
+# The agent's loop, API pool, health checker, stop worker and launch threads
+# share state; any data race TSan reports fails the run.
+cmake -S . -B build-tsan "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREACTOR_TSAN=ON -DREACTOR_BENCH=OFF >/dev/null
+cmake --build build-tsan -j"$JOBS" --target reactor_unit_tests reactor_component_tests
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ./build-tsan/bin/reactor_unit_tests --gtest_brief=1
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ./build-tsan/bin/reactor_component_tests --gtest_brief=1
+
 stage "fuzzing the rule parser for ${FUZZ_SECONDS}s (libFuzzer, clang)"
 CXX=clang++-14 cmake -S . -B build-fuzz "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREACTOR_FUZZ=ON \
   -DREACTOR_BENCH=OFF >/dev/null

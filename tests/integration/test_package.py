@@ -134,12 +134,11 @@ class PackageContents(unittest.TestCase):
 
     def test_scripts_parse(self):
         run(["sh", "-n", os.path.join(SRC, "packaging", "reactor-agent.init")], check=0)
-        if shutil.which("shellcheck"):
-            scripts = [os.path.join(SRC, "packaging", "reactor-agent.init")] + \
-                [os.path.join(SRC, "packaging", "debian", s) for s in ("postinst", "prerm", "postrm")]
-            run(["shellcheck", "-s", "sh", *scripts], check=0)
-        else:
-            print("shellcheck not installed: maintainer and init scripts only syntax-checked")
+        self.assertTrue(shutil.which("shellcheck"),
+                        "shellcheck is not installed (packaging/install-deps.sh installs it)")
+        scripts = [os.path.join(SRC, "packaging", "reactor-agent.init")] + \
+            [os.path.join(SRC, "packaging", "debian", s) for s in ("postinst", "prerm", "postrm")]
+        run(["shellcheck", "-s", "sh", *scripts], check=0)
 
 
 def pid_from(path):
@@ -255,12 +254,11 @@ class PackageInstall(unittest.TestCase):
         self.assertTrue(os.path.isdir("/etc/reactor/endpoints"))
         self.assertTrue(glob.glob("/etc/rc2.d/S*reactor-agent"), "update-rc.d defaults did not run")
 
-        if shutil.which("systemd-analyze"):
-            r = run(["systemd-analyze", "verify", "/lib/systemd/system/reactor-agent.service"], env=self.env)
-            self.assertEqual(r.returncode, 0, f"systemd-analyze verify:\n{r.stdout}{r.stderr}")
-            self.assertNotIn("reactor-agent.service:", r.stdout + r.stderr)
-        else:
-            print("systemd-analyze not installed: the unit file was not verified")
+        self.assertTrue(shutil.which("systemd-analyze"),
+                        "systemd-analyze is not installed (packaging/install-deps.sh installs systemd)")
+        r = run(["systemd-analyze", "verify", "/lib/systemd/system/reactor-agent.service"], env=self.env)
+        self.assertEqual(r.returncode, 0, f"systemd-analyze verify:\n{r.stdout}{r.stderr}")
+        self.assertNotIn("reactor-agent.service:", r.stdout + r.stderr)
 
         # -- start through the init script --------------------------------
         # postinst may have started it already (no policy-rc.d): start is
