@@ -387,12 +387,18 @@ bool LocalNginxController::SyncRoutesLocked() {
     const bool unknown = unknown_routes_.count(listen) > 0;
     auto have = pushed_routes_.find(listen);
     if (!unknown && (have == pushed_routes_.end() ? routes.empty() : have->second == routes)) continue;
+    const TimePoint start = clock_.Now();
     Status s = PushLocked([&] { return PostRoutes(control_socket_, listen, routes, kControlTimeout); });
     if (!s.ok() && !s.IsInvalidArgument()) return false;
     if (!s.ok()) {
       events_.Record("", "error", s.message());
       continue;
     }
+    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(clock_.Now() - start);
+    events_.Record("", "routes",
+                   "routes of " + listen + " pushed to nginx (" + std::to_string(routes.size()) + " route(s), " +
+                       std::to_string(took.count() / 1000) + "." + std::to_string(took.count() / 100 % 10) +
+                       " ms, no reload)");
     unknown_routes_.erase(listen);
     if (routes.empty()) {
       pushed_routes_.erase(listen);

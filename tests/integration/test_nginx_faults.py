@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from harness import Agent, Backend, free_port, http_get, start_wrk, wait_until
+from harness import Agent, Backend, control_get, free_port, http_get, start_wrk, wait_until
 
 ENDPOINTS = 12  # × the old 3 s control timeout each = a stall past WatchdogSec=30s
 
@@ -27,28 +27,6 @@ interval = 500ms
 timeout = 500ms
 fall = 1
 """
-
-
-def control_get(prefix, path):
-    """GET on the agent's nginx control socket (local only); the body, or
-    None when nginx does not answer."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(2)
-    try:
-        s.connect(os.path.join(prefix, "control/control.sock"))
-        s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
-        return None
-    finally:
-        s.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    return body.decode().strip() if head.startswith(b"HTTP/1.1 200") else None
 
 
 class NotifySocket:
