@@ -404,16 +404,20 @@ function M.control_routes()
 end
 
 --- init_by_lua: loads the route tables the agent persisted: a line
---- "server <listen>" starts a table, the route lines follow. A missing file
---- is not an error; a malformed table is skipped (and logged).
+--- "server <listen>" starts a table, the route lines follow; only tables the
+--- dict has none of (see load_file). A missing file is not an error; a
+--- malformed table is skipped (and logged).
 function M.load_routes(path)
   local f = io.open(path, "rb")
   if not f then
     return
   end
   local listen, lines = nil, {}
+  local dict = ngx.shared[DICT]
   local function flush()
-    if listen then
+    -- On a reload the dict (kept across reloads) holds what was pushed
+    -- since the file was written: it wins. The file seeds a fresh nginx.
+    if listen and not dict:get("rv:" .. listen) then
       local ok, err = store_routes(listen, table.concat(lines, "\n"))
       if not ok then
         ngx.log(ngx.ERR, "reactor: ", path, ": server ", listen, ": ", err)
@@ -480,7 +484,9 @@ function M.control(name)
 end
 
 --- init_by_lua: loads the lists the agent persisted, one line per endpoint:
---- "<name> host:port=weight ...". A missing file is not an error.
+--- "<name> host:port=weight ...", for endpoints the dict has no list of
+--- (after a reload it has the pushed ones, newer than the file). A missing
+--- file is not an error.
 function M.load_file(path)
   local f = io.open(path, "rb")
   if not f then
@@ -488,7 +494,8 @@ function M.load_file(path)
   end
   for line in f:lines() do
     local name, list = string.match(line, "^(%S+)%s*(.*)$")
-    if name and string.match(name, NAME_RE) then
+    -- Pushed lists (the dict outlives a reload) win over the file's.
+    if name and string.match(name, NAME_RE) and not ngx.shared[DICT]:get("v:" .. name) then
       local ok, err = store(name, list)
       if not ok then
         ngx.log(ngx.ERR, "reactor: ", path, ": endpoint ", name, ": ", err)

@@ -398,7 +398,7 @@ bool LocalNginxController::SyncRoutesLocked() {
     events_.Record("", "routes",
                    "routes of " + listen + " pushed to nginx (" + std::to_string(routes.size()) + " route(s), " +
                        std::to_string(took.count() / 1000) + "." + std::to_string(took.count() / 100 % 10) +
-                       " ms, no reload)");
+                       " ms)");
     unknown_routes_.erase(listen);
     if (routes.empty()) {
       pushed_routes_.erase(listen);
