@@ -482,7 +482,8 @@ def main():
             # The agent's "routes" event: when its loop pushed the change.
             push_s = float("nan")
             evs, seq = api.agent_log(seq)
-            pushes = [e for e in evs if e["kind"] == "routes"]
+            # (a late push of an earlier run may be in the same page: by time)
+            pushes = [e for e in evs if e["kind"] == "routes" and e["time_ms"] / 1000.0 >= t0w - 0.005]
             if pushes:
                 push_s = pushes[0]["time_ms"] / 1000.0 - t0w
             route_reloads += sum(1 for e in evs if e["kind"] == "reload")
