@@ -1,4 +1,5 @@
--- reactor.balancer: live upstream membership for reactor-agent (SPEC.md §7).
+-- reactor.balancer: live routes and upstream membership for reactor-agent
+-- (SPEC.md §7).
 --
 -- The agent renders this file into init_by_lua_block (so it is tested by
 -- `nginx -t` and swapped atomically with the config that uses it) and
@@ -7,8 +8,21 @@
 -- Shared dict `reactor_members`:
 --   "m:<endpoint>" -> member list, "host:port=weight host:port=weight ..."
 --   "v:<endpoint>" -> version of that list (bumped on every change)
--- Each worker caches the parsed list per endpoint and re-parses it only when
--- the version changes.
+--   "r:<listen>"   -> the routes of one nginx server (listen key "port",
+--                     "host:port" or "[v6]:port"), one per line:
+--                     "<endpoint> <path> <balance> <keepalive> <redirect|->"
+--   "rv:<listen>"  -> version of that table
+-- Each worker caches the parsed lists and tables and re-parses one only when
+-- its version changes.
+--
+-- Routing (upstreams = dynamic): every server has one location that calls
+-- route(listen, any) in the access phase: the longest path prefix among the
+-- routes of the server's own address wins, then those of the same port on
+-- every address ("exact host match first"); no match is a 404. The chosen
+-- route's endpoint and balance mode go to the shared upstream's balancer
+-- through ngx.ctx. A route with no members answers through
+-- M.on_unavailable(route), by default 301 to `redirect` or 503 (scale to
+-- zero replaces it with a hold until an instance is up).
 --
 -- Balance modes (per worker; workers do not share balancer state):
 --   round_robin  smooth weighted round robin (nginx's own algorithm).
@@ -189,6 +203,242 @@ function M.release()
   ngx.ctx.reactor_picked = nil
 end
 
+-- Routes ---------------------------------------------------------------------
+
+local LISTEN_RE = "^[%w.:%[%]-]+$"
+local PATH_RE = "^/[%w/._~%%+:@!,=-]*$"
+local REDIRECT_RE = "^https?://[%w._~:/?%[%]@!&*+,=%%-]+$"
+local BALANCES = { round_robin = true, least_conn = true, ip_hash = true }
+
+local tables = {} -- listen -> { version, routes = { {endpoint, path, balance, keepalive, redirect} } }
+
+-- Parses a route table; nil, err on a malformed line (nothing is stored then).
+local function parse_routes(text)
+  local routes = {}
+  for line in string.gmatch(text, "[^\n]+") do
+    local name, path, balance, keepalive, redirect =
+      string.match(line, "^(%S+) (%S+) (%S+) (%d+) (%S+)$")
+    if not name then
+      return nil, "malformed route " .. line
+    end
+    if not string.match(name, NAME_RE) or #name > 63 then
+      return nil, "bad endpoint name in " .. line
+    end
+    if not string.match(path, PATH_RE) or #path > 1024 then
+      return nil, "bad path in " .. line
+    end
+    if not BALANCES[balance] then
+      return nil, "bad balance in " .. line
+    end
+    if redirect == "-" then
+      redirect = nil
+    elseif not string.match(redirect, REDIRECT_RE) or #redirect > 2048 then
+      return nil, "bad redirect in " .. line
+    end
+    routes[#routes + 1] = { endpoint = name, path = path, balance = balance,
+                            keepalive = tonumber(keepalive), redirect = redirect }
+  end
+  -- Longest prefix first; equal lengths by path so lookups are deterministic.
+  table.sort(routes, function(a, b)
+    if #a.path ~= #b.path then
+      return #a.path > #b.path
+    end
+    return a.path < b.path
+  end)
+  return routes
+end
+
+local function route_table(listen)
+  local dict = ngx.shared[DICT]
+  local version = dict:get("rv:" .. listen)
+  if not version then
+    return nil
+  end
+  local t = tables[listen]
+  if t and t.version == version then
+    return t.routes
+  end
+  local routes, err = parse_routes(dict:get("r:" .. listen) or "")
+  if not routes then
+    ngx.log(ngx.ERR, "reactor: routes of ", listen, ": ", err)
+    routes = {}
+  end
+  tables[listen] = { version = version, routes = routes }
+  return routes
+end
+
+-- The longest route whose path prefixes `uri`; a request for the path
+-- without its trailing slash ("/api" for "/api/") is redirected to it, as
+-- nginx does for a prefix location with proxy_pass.
+local function match(routes, uri)
+  if not routes then
+    return nil
+  end
+  for _, r in ipairs(routes) do
+    local p = r.path
+    if string.sub(uri, 1, #p) == p then
+      return r
+    end
+    if #uri + 1 == #p and string.byte(p, #p) == 47 and uri == string.sub(p, 1, #uri) then
+      return r, true
+    end
+  end
+  return nil
+end
+
+--- The answer when a route's endpoint has no member. Replaceable (a hold
+--- until an instance is up, for scale to zero); returns what access_by_lua
+--- returns.
+function M.on_unavailable(route)
+  if route.redirect then
+    return ngx.redirect(route.redirect, 301)
+  end
+  return ngx.exit(503)
+end
+
+--- access_by_lua of every routed server: `listen` is the server's listen
+--- key, `any` the same port on every address (nil when they are the same).
+function M.route(listen, any)
+  local uri = ngx.var.uri
+  local r, slash = match(route_table(listen), uri)
+  if not r and any then
+    r, slash = match(route_table(any), uri)
+  end
+  if not r then
+    return ngx.exit(404)
+  end
+  if slash then
+    local args = ngx.var.is_args .. (ngx.var.args or "")
+    return ngx.redirect(r.path .. args, 301)
+  end
+  if not M.has_members(r.endpoint) then
+    return M.on_unavailable(r)
+  end
+  ngx.ctx.reactor_route = r
+  ngx.var.reactor_proxy_host = "reactor_" .. r.endpoint
+  if r.keepalive > 0 then
+    ngx.var.reactor_connection = ""
+  end
+end
+
+--- balancer_by_lua of the shared routed upstream.
+function M.balance_route()
+  local r = ngx.ctx.reactor_route
+  if not r then
+    ngx.log(ngx.ERR, "reactor: balancer without a route")
+    return ngx.exit(ngx.ERROR)
+  end
+  return M.balance(r.endpoint, r.balance)
+end
+
+local function store_routes(listen, text)
+  if not string.match(listen, LISTEN_RE) or #listen > 300 then
+    return false, "bad listen key " .. listen
+  end
+  local routes, err = parse_routes(text)
+  if not routes then
+    return false, err
+  end
+  local dict = ngx.shared[DICT]
+  local ok, serr
+  if #routes == 0 then
+    dict:delete("r:" .. listen)
+  else
+    ok, serr = dict:set("r:" .. listen, text)
+    if not ok then
+      return false, serr
+    end
+  end
+  local version, verr = dict:incr("version", 1, 0)
+  if not version then
+    return false, verr
+  end
+  ok, serr = dict:set("rv:" .. listen, version)
+  if not ok then
+    return false, serr
+  end
+  return true
+end
+
+local function read_body()
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if not body then
+    local path = ngx.req.get_body_file()
+    if path then
+      local f = io.open(path, "rb")
+      if f then
+        body = f:read("*a")
+        f:close()
+      end
+    end
+  end
+  return body or ""
+end
+
+--- content_by_lua of the control server's /routes: POST replaces the
+--- routes of the server named on the body's first line with the lines that
+--- follow (none: the server has no routes); GET ?listen=KEY returns them.
+function M.control_routes()
+  local method = ngx.req.get_method()
+  if method == "GET" then
+    local listen = ngx.var.arg_listen or ""
+    if not string.match(listen, LISTEN_RE) then
+      return ngx.exit(404)
+    end
+    ngx.print(ngx.shared[DICT]:get("r:" .. listen) or "")
+    return
+  end
+  if method ~= "POST" then
+    return ngx.exit(405)
+  end
+  local body = read_body()
+  local listen, rest = string.match(body, "^([^\n]*)\n?(.*)$")
+  local ok, err = store_routes(listen or "", rest or "")
+  if not ok then
+    ngx.status = 400
+    ngx.say(err)
+    return ngx.exit(400)
+  end
+  ngx.say("ok")
+end
+
+--- init_by_lua: loads the route tables the agent persisted: a line
+--- "server <listen>" starts a table, the route lines follow; only tables the
+--- dict has none of (see load_file). A missing file is not an error; a
+--- malformed table is skipped (and logged).
+function M.load_routes(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return
+  end
+  local listen, lines = nil, {}
+  local dict = ngx.shared[DICT]
+  local function flush()
+    -- On a reload the dict (kept across reloads) holds what was pushed
+    -- since the file was written: it wins. The file seeds a fresh nginx.
+    if listen and not dict:get("rv:" .. listen) then
+      local ok, err = store_routes(listen, table.concat(lines, "\n"))
+      if not ok then
+        ngx.log(ngx.ERR, "reactor: ", path, ": server ", listen, ": ", err)
+      end
+    end
+  end
+  for line in f:lines() do
+    local key = string.match(line, "^server (%S+)$")
+    if key then
+      flush()
+      listen, lines = key, {}
+    elseif listen and line ~= "" then
+      lines[#lines + 1] = line
+    end
+  end
+  flush()
+  f:close()
+end
+
+-- Members --------------------------------------------------------------------
+
 local function store(name, list)
   local peers, err = parse(list)
   if not peers then
@@ -224,19 +474,7 @@ function M.control(name)
   if method ~= "POST" then
     return ngx.exit(405)
   end
-  ngx.req.read_body()
-  local body = ngx.req.get_body_data()
-  if not body then
-    local path = ngx.req.get_body_file()
-    if path then
-      local f = io.open(path, "rb")
-      if f then
-        body = f:read("*a")
-        f:close()
-      end
-    end
-  end
-  local ok, err = store(name, body or "")
+  local ok, err = store(name, read_body())
   if not ok then
     ngx.status = 400
     ngx.say(err)
@@ -246,7 +484,9 @@ function M.control(name)
 end
 
 --- init_by_lua: loads the lists the agent persisted, one line per endpoint:
---- "<name> host:port=weight ...". A missing file is not an error.
+--- "<name> host:port=weight ...", for endpoints the dict has no list of
+--- (after a reload it has the pushed ones, newer than the file). A missing
+--- file is not an error.
 function M.load_file(path)
   local f = io.open(path, "rb")
   if not f then
@@ -254,7 +494,8 @@ function M.load_file(path)
   end
   for line in f:lines() do
     local name, list = string.match(line, "^(%S+)%s*(.*)$")
-    if name and string.match(name, NAME_RE) then
+    -- Pushed lists (the dict outlives a reload) win over the file's.
+    if name and string.match(name, NAME_RE) and not ngx.shared[DICT]:get("v:" .. name) then
       local ok, err = store(name, list)
       if not ok then
         ngx.log(ngx.ERR, "reactor: ", path, ": endpoint ", name, ": ", err)

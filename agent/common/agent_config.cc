@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -412,12 +413,27 @@ const std::vector<Key>& AgentKeys() {
        [](const AgentConfig& c) { return c.nginx.prefix; }},
       {"nginx", "binary",
        [](const std::string& v, AgentConfig* c) -> std::string {
-         // An absolute path, or a bare name looked up in PATH.
+         // An absolute path, or a bare name looked up in PATH now: the
+         // agent runs it with execv, which does not search PATH.
          if (!v.empty() && v[0] != '/' && v.find('/') == std::string::npos) {
            std::string why = CheckAbsolutePath("/" + v);
            if (!why.empty()) return "'" + v + "' may contain only letters, digits and . _ -";
-           c->nginx.binary = v;
-           return "";
+           const char* env = getenv("PATH");
+           std::string path = env != nullptr && *env != '\0' ? env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+           size_t start = 0;
+           while (start <= path.size()) {
+             size_t end = path.find(':', start);
+             if (end == std::string::npos) end = path.size();
+             std::string dir = path.substr(start, end - start);
+             start = end + 1;
+             if (dir.empty() || dir[0] != '/') continue;  // only absolute PATH entries
+             std::string full = dir + "/" + v;
+             if (access(full.c_str(), X_OK) == 0 && CheckAbsolutePath(full).empty()) {
+               c->nginx.binary = full;
+               return "";
+             }
+           }
+           return "'" + v + "' is not an executable in PATH (" + path + "); give an absolute path";
          }
          return ParsePathKey(v, false, &c->nginx.binary);
        },

@@ -12,20 +12,18 @@ size_t Append(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
-}  // namespace
-
-Status PostMembers(const std::string& socket_path, const std::string& name, const std::vector<Member>& members,
-                   Duration timeout) {
+Status Post(const std::string& socket_path, const std::string& path, const std::string& body,
+            const std::string& what, Duration timeout) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return Status::Internal("curl_easy_init failed");
-  const std::string body = EncodeMemberList(members);
-  const std::string url = "http://localhost/members/" + name;
+  const std::string url = "http://localhost" + path;
   std::string response;
   curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path.c_str());
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
@@ -33,14 +31,28 @@ Status PostMembers(const std::string& socket_path, const std::string& name, cons
   long code = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) {
-    return Status::Unavailable("nginx control socket " + socket_path + ": " + curl_easy_strerror(rc));
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    return Status::Unavailable("nginx control socket " + socket_path + ": no answer within " +
+                               std::to_string(timeout.count()) + " ms");
   }
+  if (rc != CURLE_OK) return Status::IOError("nginx control socket " + socket_path, curl_easy_strerror(rc));
   if (code != 200) {
-    return Status::Unavailable("nginx refused members of " + name + " (HTTP " + std::to_string(code) +
-                               "): " + response);
+    while (!response.empty() && response.back() == '\n') response.pop_back();
+    return Status::InvalidArgument("nginx refused " + what + " (HTTP " + std::to_string(code) + "): " + response);
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status PostMembers(const std::string& socket_path, const std::string& name, const std::vector<Member>& members,
+                   Duration timeout) {
+  return Post(socket_path, "/members/" + name, EncodeMemberList(members), "members of " + name, timeout);
+}
+
+Status PostRoutes(const std::string& socket_path, const std::string& listen, const std::vector<Route>& routes,
+                  Duration timeout) {
+  return Post(socket_path, "/routes", EncodeRouteTable(listen, routes), "routes of " + listen, timeout);
 }
 
 }  // namespace reactor

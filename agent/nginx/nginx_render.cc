@@ -11,6 +11,7 @@
 #include <mstch/mstch.hpp>
 
 #include "agent/metrics/log_format.h"
+#include "agent/nginx/nginx_routes.h"
 
 namespace reactor {
 namespace {
@@ -43,13 +44,6 @@ std::string BalanceKey(Balance b) {
   return "round_robin";
 }
 
-std::string ListenOf(const EndpointUrl& url) {
-  std::string port = std::to_string(url.port);
-  if (url.host.empty()) return port;
-  if (url.host.find(':') != std::string::npos && url.host.front() != '[') return "[" + url.host + "]:" + port;
-  return url.host + ":" + port;
-}
-
 Result<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::IOError(path, "cannot open");
@@ -68,6 +62,7 @@ Status CheckInput(const NginxRenderInput& in) {
       return Status::InvalidArgument("control socket path too long for a unix socket: " + in.control_socket);
     }
     REACTOR_RETURN_IF_ERROR(CheckFilePath("members file", in.members_file));
+    REACTOR_RETURN_IF_ERROR(CheckFilePath("routes file", in.routes_file));
     if (in.mode == NginxSettings::Mode::kManaged) {
       REACTOR_RETURN_IF_ERROR(CheckFilePath("ndk module", in.ndk_module));
       REACTOR_RETURN_IF_ERROR(CheckFilePath("lua module", in.lua_module));
@@ -76,7 +71,9 @@ Status CheckInput(const NginxRenderInput& in) {
   return Status::Ok();
 }
 
-Status CheckEndpoint(const EndpointConfig& e) {
+}  // namespace
+
+Status CheckNginxEndpoint(const EndpointConfig& e) {
   REACTOR_RETURN_IF_ERROR(CheckEndpointName(e.name));
   auto ctx = [&](const Status& s) { return s.WithContext("endpoint " + e.name); };
   if (e.url.scheme != "http" && e.url.scheme != "https") {
@@ -109,17 +106,22 @@ Status CheckEndpoint(const EndpointConfig& e) {
   return Status::Ok();
 }
 
+namespace {
+
 std::string Unavailable(const EndpointConfig& e) {
   return e.lb.redirect.empty() ? "return 503;" : "return 301 " + e.lb.redirect + ";";
 }
 
-// The same answer from access_by_lua (dynamic upstreams). Not a named
-// location to ngx.exec: every location costs nginx -t and each reload an
-// SSL context of the lua module's (about a third of a millisecond), and
-// 1,000 endpoints would double their count. ParseRedirect (endpoint_parser.cc) keeps quotes
-// and backslashes out of the Lua string.
-std::string UnavailableLua(const EndpointConfig& e) {
-  return e.lb.redirect.empty() ? "ngx.exit(503)" : "ngx.redirect(\"" + e.lb.redirect + "\", 301)";
+// Routed requests all go through the upstream "reactor_route", so
+// $proxy_host no longer names the endpoint: route() sets
+// $reactor_proxy_host to "reactor_<endpoint>" in its place (the metrics
+// parser reads the same field).
+std::string DynamicLogFormat() {
+  std::string f = kLogFormat;
+  const std::string var = "$proxy_host";
+  size_t pos = f.find(var);
+  if (pos != std::string::npos) f.replace(pos, var.size(), "$reactor_proxy_host");
+  return f;
 }
 
 }  // namespace
@@ -234,7 +236,7 @@ Result<std::map<std::string, std::string>> RenderNginxConfig(const NginxTemplate
   std::vector<const EndpointConfig*> endpoints;
   std::set<std::string> names;
   for (const EndpointConfig& e : in.endpoints) {
-    REACTOR_RETURN_IF_ERROR(CheckEndpoint(e));
+    REACTOR_RETURN_IF_ERROR(CheckNginxEndpoint(e));
     if (!names.insert(e.name).second) return Status::InvalidArgument("duplicate endpoint name: " + e.name);
     endpoints.push_back(&e);
   }
@@ -244,7 +246,8 @@ Result<std::map<std::string, std::string>> RenderNginxConfig(const NginxTemplate
   // Upstreams, one per endpoint that has somewhere to send traffic.
   std::set<std::string> serving;
   mstch::array upstreams;
-  for (const EndpointConfig* e : endpoints) {
+  // Dynamic upstreams: nothing per endpoint (routes and members are pushed).
+  for (const EndpointConfig* e : dynamic ? std::vector<const EndpointConfig*>{} : endpoints) {
     const std::string upstream = kUpstreamPrefix + e->name;
     mstch::array members;
     if (!dynamic) {
@@ -276,7 +279,7 @@ Result<std::map<std::string, std::string>> RenderNginxConfig(const NginxTemplate
 
   // Servers: endpoints sharing host:port share one server, one location per path.
   std::map<std::string, std::vector<const EndpointConfig*>> by_listen;
-  for (const EndpointConfig* e : endpoints) by_listen[ListenOf(e->url)].push_back(e);
+  for (const EndpointConfig* e : endpoints) by_listen[NginxListen(e->url)].push_back(e);
   mstch::array servers;
   for (auto& [listen, group] : by_listen) {
     std::sort(group.begin(), group.end(), [](const EndpointConfig* a, const EndpointConfig* b) {
@@ -297,6 +300,7 @@ Result<std::map<std::string, std::string>> RenderNginxConfig(const NginxTemplate
                                        " but not its TLS certificate and key");
       }
       if (e->url.path == "/") has_root = true;
+      if (dynamic) continue;
       locations.push_back(mstch::map{
           {"endpoint", e->name},
           {"upstream", std::string(kUpstreamPrefix) + e->name},
@@ -304,26 +308,31 @@ Result<std::map<std::string, std::string>> RenderNginxConfig(const NginxTemplate
           {"access_log", in.access_log},
           {"serving", serving.count(e->name) > 0},
           {"unavailable", Unavailable(*e)},
-          {"unavailable_lua", UnavailableLua(*e)},
           {"has_keepalive", e->lb.keepalive > 0},
       });
     }
-    servers.push_back(mstch::map{
+    // A server on one address also routes what the port's any-address
+    // routes serve ("exact host match first").
+    mstch::map server{
         {"listen", listen},
         {"ssl", ssl},
         {"ssl_certificate", first->lb.ssl_certificate},
         {"ssl_key", first->lb.ssl_key},
         {"locations", locations},
         {"has_root", has_root},
-    });
+        {"access_log", in.access_log},
+    };
+    if (!first->url.host.empty()) server["any"] = std::to_string(first->url.port);
+    servers.push_back(std::move(server));
   }
 
   mstch::map context{
       {"dynamic", dynamic},
       {"prefix", in.prefix},
-      {"log_format", std::string(kLogFormat)},
+      {"log_format", dynamic ? DynamicLogFormat() : std::string(kLogFormat)},
       {"balancer_lua", templates.balancer_lua},
       {"members_file", in.members_file},
+      {"routes_file", in.routes_file},
       {"control_socket", in.control_socket},
       {"ndk_module", in.ndk_module},
       {"lua_module", in.lua_module},

@@ -40,6 +40,7 @@ struct NginxRenderInput {
   std::string access_log;        // absolute path of the access log
   std::string control_socket;    // absolute path of the control unix socket
   std::string members_file;      // absolute path of the persisted member lists
+  std::string routes_file;       // absolute path of the persisted route tables
   std::string ndk_module = "/usr/lib/nginx/modules/ndk_http_module.so";
   std::string lua_module = "/usr/lib/nginx/modules/ngx_http_lua_module.so";
   std::vector<EndpointConfig> endpoints;
@@ -52,7 +53,10 @@ inline constexpr const char* kMainConfFile = "nginx.conf";
 inline constexpr const char* kSitesConfFile = "sites.conf";
 inline constexpr const char* kSystemConfFile = "reactor.conf";
 
-/// Renders the files of one configuration tree: managed mode gives
+/// Renders the files of one configuration tree. Dynamic upstreams: one
+/// server per listen key and TLS files, routed in lua (nginx_routes.h), so
+/// only the set of listen keys and certificates shapes the output; reload
+/// mode: a location and an upstream per endpoint.: managed mode gives
 /// {nginx.conf, sites.conf} (nginx.conf includes sites.conf by a relative
 /// path, so a tree can be tested where it is written); system mode gives
 /// {reactor.conf}, the http-level part for conf_dir. Deterministic: equal
@@ -66,6 +70,8 @@ Result<std::map<std::string, std::string>> RenderNginxConfig(const NginxTemplate
 /// Whitelist checks for values that reach an nginx config. Each returns
 /// InvalidArgument naming `what` when the value is unsafe.
 Status CheckEndpointName(const std::string& name);
+/// Every value of `e` that reaches nginx (config or lua routes).
+Status CheckNginxEndpoint(const EndpointConfig& e);
 Status CheckListenHost(const std::string& host);
 Status CheckLocationPath(const std::string& path);
 Status CheckFilePath(const std::string& what, const std::string& path);

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +22,8 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/metrics/log_file_system.h"
+#include "agent/metrics/log_tailer.h"
 #include "agent/nginx/nginx_factory.h"
 #include "agent/nginx/nginx_process.h"
 #include "agent/nginx/nginx_render.h"
@@ -304,7 +307,10 @@ TEST_F(NginxControllerTest, BrokenTemplateFailsAndOldConfigKeepsServing) {
   EXPECT_TRUE(recorded);
   EXPECT_EQ(c.ReloadCount(), reloads);
   EXPECT_EQ(Get(Url()).status, 200);
-  EXPECT_EQ(Get(Url("/api/")).body, "a") << "old config: /api/ still goes to web";
+  // An endpoint on a port nginx listens on is a pushed route, not a config
+  // change: /api/ is routed to api (no members yet: 503) with the broken
+  // template unused.
+  EXPECT_EQ(Get(Url("/api/")).status, 503);
   std::ifstream live(settings_.prefix + "/conf/sites.conf");
   std::string live_text((std::istreambuf_iterator<char>(live)), std::istreambuf_iterator<char>());
   EXPECT_EQ(live_text.find("no_such_directive"), std::string::npos);
@@ -472,8 +478,19 @@ TEST_F(NginxControllerTest, SystemModeTestsSwapsAndReloadsBySystemPidFile) {
   settings_.template_dir = dir_ + "/templates";
   LocalNginxController& broken = NewController();
   ASSERT_TRUE(broken.Start().ok());
-  ASSERT_TRUE(broken.ApplySites({Endpoint("web"), Endpoint("api", "/api/")}).ok());
+  struct stat before {};
+  ASSERT_EQ(stat((sys + "/conf.d/reactor.conf").c_str(), &before), 0);
+  EndpointConfig other = Endpoint("other");
+  other.url.port = FreePort();  // a new server: the broken template is rendered
+  ASSERT_TRUE(broken.ApplySites({Endpoint("web"), other}).ok());
   EXPECT_FALSE(broken.Flush().ok());
+  // Tested where the system nginx reads a candidate, not in conf_dir: the
+  // live file was never replaced, not even for a moment.
+  struct stat after {};
+  ASSERT_EQ(stat((sys + "/conf.d/reactor.conf").c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino);
+  EXPECT_FALSE(fs::exists(sys + "/.reactor-candidate.conf"));
+  EXPECT_FALSE(fs::exists(sys + "/conf.d/.reactor.conf.new"));
   std::ifstream live(sys + "/conf.d/reactor.conf");
   std::string text((std::istreambuf_iterator<char>(live)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text.find("no_such_directive"), std::string::npos);
@@ -505,6 +522,183 @@ TEST_F(NginxControllerTest, MembershipChurnUnderWrkLoadHasNoErrors) {
   EXPECT_EQ(wrk->output.find("Non-2xx"), std::string::npos) << wrk->output;
   EXPECT_EQ(c.ReloadCount(), reloads);
   EXPECT_GT(a.hits() + b.hits() + d.hits(), 100);
+}
+
+TEST_F(NginxControllerTest, RoutesOnAListenedPortChangeWithoutReload) {
+  TestBackend a("a"), b("b"), d("d");
+  LocalNginxController& c = NewController();
+  ASSERT_TRUE(c.Start().ok());
+  ApplyAndServe(c, {Endpoint("web")}, 503);
+  ASSERT_TRUE(c.SetMembers("web", {{a.Address(), 1}}).ok());
+  ASSERT_EQ(Get(Url("/x")).body, "a");
+  const int reloads = c.ReloadCount();
+  const pid_t pid = c.MasterPid();
+
+  // A new endpoint on the port: routed at once, longest prefix wins.
+  EndpointConfig api = Endpoint("api", "/api/");
+  EndpointConfig v2 = Endpoint("v2", "/api/v2/");
+  ASSERT_TRUE(c.ApplySites({Endpoint("web"), api, v2}).ok());
+  EXPECT_EQ(Get(Url("/api/x")).status, 503) << "routed, no members yet";
+  ASSERT_TRUE(c.SetMembers("api", {{b.Address(), 1}}).ok());
+  ASSERT_TRUE(c.SetMembers("v2", {{d.Address(), 1}}).ok());
+  EXPECT_EQ(Get(Url("/api/x")).body, "b");
+  EXPECT_EQ(Get(Url("/api/v2/x")).body, "d");
+  EXPECT_EQ(Get(Url("/apix")).body, "a");
+  Response slash = Get(Url("/api"));
+  EXPECT_EQ(slash.status, 301);
+  EXPECT_NE(slash.location.find("/api/"), std::string::npos) << slash.location;
+
+  // balance and redirect change live too.
+  api.lb.balance = Balance::kIpHash;
+  v2.lb.redirect = "http://example.com/away";
+  ASSERT_TRUE(c.ApplySites({Endpoint("web"), api, v2}).ok());
+  ASSERT_TRUE(c.SetMembers("v2", {}).ok());
+  Response away = Get(Url("/api/v2/x"));
+  EXPECT_EQ(away.status, 301);
+  EXPECT_EQ(away.location, "http://example.com/away");
+
+  // Removed: its paths fall to the next prefix.
+  ASSERT_TRUE(c.ApplySites({Endpoint("web"), api}).ok());
+  ASSERT_TRUE(c.Flush().ok());
+  EXPECT_EQ(Get(Url("/api/v2/x")).body, "b");
+  EXPECT_EQ(c.ReloadCount(), reloads) << "route changes on a listened port reload nothing";
+  EXPECT_EQ(c.MasterPid(), pid);
+
+  // No endpoint at "/": an unrouted path is a 404.
+  ASSERT_TRUE(c.ApplySites({api}).ok());
+  EXPECT_EQ(Get(Url("/x")).status, 404);
+
+  // A new port is a reload; the routes persisted survive a restart.
+  EndpointConfig other = Endpoint("other");
+  other.url.port = FreePort();
+  ASSERT_TRUE(c.ApplySites({api, other}).ok());
+  ASSERT_TRUE(c.Flush().ok());
+  EXPECT_EQ(c.ReloadCount(), reloads + 1);
+  const std::string other_url = "http://127.0.0.1:" + std::to_string(other.url.port) + "/";
+  ASSERT_TRUE(WaitFor([&] { return Get(other_url).status == 503; }));
+  ASSERT_TRUE(c.Stop().ok());
+  LocalNginxController& again = NewController();
+  ASSERT_TRUE(again.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return Get(Url("/api/x")).body == "b"; }));
+  EXPECT_EQ(Get(other_url).status, 503);
+}
+
+TEST_F(NginxControllerTest, EndpointNginxRefusesIsHeldBackAndTheRestApplied) {
+  TestBackend a("a");
+  LocalNginxController& c = NewController();
+  ASSERT_TRUE(c.Start().ok());
+  ApplyAndServe(c, {Endpoint("web")}, 503);
+  EndpointConfig bad = Endpoint("badtls");
+  bad.url.port = FreePort();
+  bad.lb.ssl_certificate = dir_ + "/missing.crt";
+  bad.lb.ssl_key = dir_ + "/missing.key";
+  EndpointConfig good = Endpoint("good");
+  good.url.port = FreePort();
+  EndpointConfig invalid = Endpoint("invalid", "/x;y/");
+  ASSERT_TRUE(c.ApplySites({Endpoint("web"), bad, good, invalid}).ok());
+  Status s = c.Flush();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  const std::string good_url = "http://127.0.0.1:" + std::to_string(good.url.port) + "/";
+  ASSERT_TRUE(WaitFor([&] { return Get(good_url).status == 503; })) << "the good endpoint's new port is served";
+  ASSERT_TRUE(c.SetMembers("good", {{a.Address(), 1}}).ok());
+  EXPECT_EQ(Get(good_url).body, "a");
+  std::map<std::string, std::string> held = c.HeldBack();
+  ASSERT_EQ(held.count("badtls"), 1u);
+  EXPECT_NE(held["badtls"].find("missing.crt"), std::string::npos) << held["badtls"];
+  EXPECT_EQ(held.count("invalid"), 1u);
+  EXPECT_EQ(held.count("good"), 0u);
+  bool recorded = false;
+  for (const auto& e : events_.Events()) recorded |= e.endpoint == "badtls" && e.message.find("held back") == 0;
+  EXPECT_TRUE(recorded);
+  // Fixed: applied on the next change.
+  bad.lb.ssl_certificate.clear();
+  bad.lb.ssl_key.clear();
+  ASSERT_TRUE(c.ApplySites({Endpoint("web"), bad, good}).ok());
+  ASSERT_TRUE(c.Flush().ok());
+  EXPECT_TRUE(c.HeldBack().empty());
+  const std::string bad_url = "http://127.0.0.1:" + std::to_string(bad.url.port) + "/";
+  ASSERT_TRUE(WaitFor([&] { return Get(bad_url).status == 503; }));
+}
+
+TEST_F(NginxControllerTest, StoppedNginxDoesNotStallCallsAndGetsThePushesWhenItResumes) {
+  TestBackend a("a"), b("b");
+  LocalNginxController& c = NewController();
+  ASSERT_TRUE(c.Start().ok());
+  std::vector<EndpointConfig> eps = {Endpoint("web")};
+  for (int i = 0; i < 50; ++i) eps.push_back(Endpoint("e" + std::to_string(i), "/e" + std::to_string(i) + "/"));
+  ApplyAndServe(c, eps, 503);
+  ASSERT_TRUE(c.SetMembers("web", {{a.Address(), 1}}).ok());
+  ASSERT_EQ(Get(Url()).body, "a");
+  const pid_t pid = c.MasterPid();
+  ASSERT_EQ(kill(-pid, SIGSTOP), 0);  // master and workers
+  struct Resume {
+    pid_t pid;
+    ~Resume() { kill(-pid, SIGCONT); }
+  } resume{pid};
+
+  const auto start = std::chrono::steady_clock::now();
+  eps.push_back(Endpoint("late", "/late/"));
+  EXPECT_TRUE(c.ApplySites(eps).ok());
+  for (int i = 0; i < 50; ++i) EXPECT_TRUE(c.SetMembers("e" + std::to_string(i), {{b.Address(), 1}}).ok());
+  ASSERT_TRUE(c.SetMembers("web", {{b.Address(), 1}}).ok());
+  ASSERT_TRUE(c.SetMembers("late", {{a.Address(), 1}}).ok());
+  EXPECT_TRUE(c.Flush().ok());
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::milliseconds(1000)) << "one bounded try, not one timeout per push";
+
+  kill(-pid, SIGCONT);
+  ASSERT_TRUE(WaitFor([&] {
+    EXPECT_TRUE(c.Flush().ok());
+    return Get(Url("/late/")).body == "a" && Get(Url()).body == "b";
+  }));
+  EXPECT_EQ(Get(Url("/e7/")).body, "b");
+  EXPECT_GE(events_.Count("error"), 1);
+}
+
+TEST_F(NginxControllerTest, LogsRotateBySizeAndTheTailerCountsEveryLine) {
+  TestBackend a("a");
+  // Workers (nobody, the master being root) reopen the logs themselves: they
+  // must reach the prefix, as they do under /var/lib/reactor.
+  chmod(dir_.c_str(), 0755);
+  settings_.log_max_bytes = 4096;
+  LocalNginxController& c = NewController();
+  ASSERT_TRUE(c.Start().ok());
+  ApplyAndServe(c, {Endpoint("web")}, 503);
+  ASSERT_TRUE(c.SetMembers("web", {{a.Address(), 1}}).ok());
+  const std::string log = c.AccessLogPath();
+  RealFileSystem real;
+  LogTailer::Options from_start;
+  from_start.start_at_end = false;
+  LogTailer tailer(log, real, from_start);
+  size_t lines = 0;
+  auto tail = [&] { lines += tailer.ReadNewLines([](std::string_view) {}); };
+  tail();
+  const size_t before = lines;  // ApplyAndServe's requests
+  int requests = 0;
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(WaitFor([&] {
+      EXPECT_EQ(Get(Url()).status, 200);
+      ++requests;
+      tail();
+      std::error_code ec;
+      return fs::file_size(log, ec) > 4096;
+    })) << "round " << round << ": " << requests << " requests";
+    ASSERT_TRUE(c.Flush().ok());
+    EXPECT_TRUE(fs::exists(log + ".1"));
+    for (int i = 0; i < 5; ++i) {  // some land in the renamed file, before nginx reopens
+      EXPECT_EQ(Get(Url()).status, 200);
+      ++requests;
+      tail();
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    tail();
+    return lines - before >= static_cast<size_t>(requests);
+  })) << lines - before << " lines for " << requests << " requests";
+  EXPECT_EQ(lines - before, static_cast<size_t>(requests));
+  EXPECT_GE(tailer.Rotations(), 3u);
+  EXPECT_LE(fs::file_size(log + ".1"), 4096u + 4096u) << "bounded";
+  EXPECT_GE(events_.Count("nginx"), 3);
 }
 
 }  // namespace

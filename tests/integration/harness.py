@@ -57,6 +57,28 @@ def http_get(url, timeout=3.0, headers=None):
         return 0, ""
 
 
+def control_get(prefix, path):
+    """GET on the agent's nginx control socket (local only); the body, or
+    None when nginx does not answer."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(os.path.join(prefix, "control/control.sock"))
+        s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return body.decode().strip() if head.startswith(b"HTTP/1.1 200") else None
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)

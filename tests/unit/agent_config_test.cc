@@ -6,6 +6,8 @@
 #include <fstream>
 
 #include <gmock/gmock.h>
+
+#include <cstdlib>
 #include <gtest/gtest.h>
 
 namespace reactor {
@@ -84,6 +86,8 @@ log_dir = /var/log/reactor/instances
 }
 
 TEST(AgentConfig, Overrides) {
+  // A bare binary name is looked up in PATH at config time (execv does not).
+  setenv("PATH", "/usr/local/bin:/usr/sbin:/usr/bin", 1);
   auto r = ParseAgentConfig("agent.conf", R"([agent]
 name = host-1.example
 listen = unix:/run/reactor/api.sock
@@ -115,7 +119,7 @@ port_range = 40000-40010
   EXPECT_EQ(c.interval, Duration(250));
   EXPECT_EQ(c.slots, 0);
   EXPECT_EQ(c.nginx.mode, NginxSettings::Mode::kSystem);
-  EXPECT_EQ(c.nginx.binary, "nginx");
+  EXPECT_EQ(c.nginx.binary, "/usr/sbin/nginx");
   EXPECT_EQ(c.nginx.reload_delay, Duration(0));
   EXPECT_EQ(c.nginx.upstreams, NginxSettings::Upstreams::kReload);
   EXPECT_EQ(c.docker.network, AgentConfig::DockerCloud::Network::kHost);
@@ -165,6 +169,7 @@ TEST(AgentConfig, RejectsBadValuesWithFileLineSectionKey) {
       {"nginx", "prefix", "nginx"},
       {"nginx", "prefix", "/var/lib/$x"},
       {"nginx", "binary", "bin/nginx"},
+      {"nginx", "binary", "no-such-nginx-binary"},
       {"nginx", "conf_dir", "/etc/nginx/../x"},
       {"nginx", "template_dir", "templates"},
       {"nginx", "reload_delay", "11s"},

@@ -22,6 +22,7 @@ NginxRenderInput Input(NginxSettings::Upstreams upstreams = NginxSettings::Upstr
   in.access_log = "/var/lib/reactor/nginx/logs/access.log";
   in.control_socket = "/var/lib/reactor/nginx/control/control.sock";
   in.members_file = "/var/lib/reactor/nginx/members.state";
+  in.routes_file = "/var/lib/reactor/nginx/routes.state";
   return in;
 }
 
@@ -57,7 +58,7 @@ TEST(NginxRender, ManagedModeGivesMainAndSitesWithPathsUnderPrefix) {
   EXPECT_NE(main.find("include sites.conf;"), std::string::npos);
   EXPECT_NE(main.find("load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"), std::string::npos);
   const std::string& sites = files.at("sites.conf");
-  EXPECT_NE(sites.find(std::string("log_format reactor '") + kLogFormat + "';"), std::string::npos);
+  EXPECT_NE(sites.find("log_format reactor '"), std::string::npos);
   EXPECT_NE(sites.find("listen unix:/var/lib/reactor/nginx/control/control.sock;"), std::string::npos);
   EXPECT_NE(sites.find("lua_shared_dict reactor_members"), std::string::npos);
   EXPECT_NE(sites.find("M.load_file(\"/var/lib/reactor/nginx/members.state\")"), std::string::npos);
@@ -72,32 +73,88 @@ TEST(NginxRender, SystemModeGivesOnlyTheHttpLevelFile) {
   const std::string& conf = files.at("reactor.conf");
   EXPECT_EQ(conf.find("load_module"), std::string::npos);
   EXPECT_EQ(conf.find("events"), std::string::npos);
-  EXPECT_NE(conf.find("upstream reactor_web {"), std::string::npos);
+  EXPECT_NE(conf.find("upstream reactor_route {"), std::string::npos);
+  EXPECT_NE(conf.find("listen 8080;"), std::string::npos);
+  EXPECT_EQ(conf.find("reactor_web"), std::string::npos) << "routes are pushed, not rendered";
 }
 
 TEST(NginxRender, EndpointsSharingHostPortShareOneServer) {
-  NginxRenderInput in = Input();
-  in.endpoints = {Endpoint("web", 8080, "/"), Endpoint("api", 8080, "/api/"), Endpoint("other", 9090, "/")};
-  std::string sites = Render(in).at("sites.conf");
-  EXPECT_EQ(Count(sites, "listen 8080;"), 1u);
-  EXPECT_EQ(Count(sites, "listen 9090;"), 1u);
-  EXPECT_NE(sites.find("location / {"), std::string::npos);
-  EXPECT_NE(sites.find("location /api/ {"), std::string::npos);
-  // The 8080 server holds both locations.
-  size_t s8080 = sites.find("listen 8080;");
-  size_t s9090 = sites.find("listen 9090;");
-  size_t api = sites.find("location /api/ {");
-  EXPECT_TRUE(s8080 < api && (api < s9090 || s9090 < s8080));
+  for (auto mode : {NginxSettings::Upstreams::kDynamic, NginxSettings::Upstreams::kReload}) {
+    NginxRenderInput in = Input(mode);
+    in.endpoints = {Endpoint("web", 8080, "/"), Endpoint("api", 8080, "/api/"), Endpoint("other", 9090, "/")};
+    std::string sites = Render(in).at("sites.conf");
+    EXPECT_EQ(Count(sites, "listen 8080;"), 1u);
+    EXPECT_EQ(Count(sites, "listen 9090;"), 1u);
+    EXPECT_NE(sites.find("location / {"), std::string::npos);
+    if (mode == NginxSettings::Upstreams::kDynamic) {
+      const std::string routed = sites.substr(0, sites.find("# Control server"));
+      EXPECT_EQ(Count(routed, "location / {"), 2u) << "one routed location per server";
+      EXPECT_EQ(sites.find("location /api/ {"), std::string::npos);
+      continue;
+    }
+    EXPECT_NE(sites.find("location /api/ {"), std::string::npos);
+    // The 8080 server holds both locations.
+    size_t s8080 = sites.find("listen 8080;");
+    size_t s9090 = sites.find("listen 9090;");
+    size_t api = sites.find("location /api/ {");
+    EXPECT_TRUE(s8080 < api && (api < s9090 || s9090 < s8080));
+  }
 }
 
 TEST(NginxRender, HostInListenAndRootFallbackWhenNoEndpointAtSlash) {
-  NginxRenderInput in = Input();
+  NginxRenderInput in = Input(NginxSettings::Upstreams::kReload);
   EndpointConfig e = Endpoint("api", 8080, "/api/");
   e.url.host = "127.0.0.1";
   in.endpoints = {e};
   std::string sites = Render(in).at("sites.conf");
   EXPECT_NE(sites.find("listen 127.0.0.1:8080;"), std::string::npos);
   EXPECT_NE(sites.find("location / {\n        return 404;"), std::string::npos);
+}
+
+TEST(NginxRender, DynamicServerOnAnAddressRoutesItsOwnThenThePortsAnyAddressRoutes) {
+  NginxRenderInput in = Input();
+  EndpointConfig e = Endpoint("api", 8080, "/api/");
+  e.url.host = "127.0.0.1";
+  in.endpoints = {e, Endpoint("web", 8081)};
+  std::string sites = Render(in).at("sites.conf");
+  EXPECT_NE(sites.find("listen 127.0.0.1:8080;"), std::string::npos);
+  EXPECT_NE(sites.find("route(\"127.0.0.1:8080\", \"8080\")"), std::string::npos);
+  EXPECT_NE(sites.find("route(\"8081\")"), std::string::npos);
+  const std::string routed = sites.substr(0, sites.find("# Control server"));
+  EXPECT_EQ(routed.find("return 404;"), std::string::npos) << "lua answers 404 for an unrouted path";
+}
+
+TEST(NginxRender, DynamicOutputDependsOnlyOnListenPortsAndCertificates) {
+  NginxRenderInput a = Input();
+  a.endpoints = {Endpoint("web", 8080), Endpoint("api", 8080, "/api/")};
+  NginxRenderInput b = Input();
+  EndpointConfig changed = Endpoint("web", 8080, "/w/");
+  changed.lb.balance = Balance::kIpHash;
+  changed.lb.keepalive = 8;
+  changed.lb.redirect = "http://example.com/";
+  b.endpoints = {changed, Endpoint("new", 8080, "/new/"), Endpoint("api", 8080, "/api/")};
+  EXPECT_EQ(Render(a), Render(b)) << "an endpoint added or changed on a listened port needs no reload";
+  NginxRenderInput c = a;
+  c.endpoints.push_back(Endpoint("other", 9090));
+  EXPECT_NE(Render(a), Render(c)) << "a new port does";
+  NginxRenderInput d = a;
+  d.endpoints[0].lb.ssl_certificate = "/etc/ssl/a.crt";
+  d.endpoints[0].lb.ssl_key = "/etc/ssl/a.key";
+  d.endpoints[1].lb.ssl_certificate = "/etc/ssl/a.crt";
+  d.endpoints[1].lb.ssl_key = "/etc/ssl/a.key";
+  EXPECT_NE(Render(a), Render(d)) << "so does a certificate";
+}
+
+TEST(NginxRender, DynamicLogFormatNamesTheEndpointThroughTheRoute) {
+  NginxRenderInput in = Input();
+  in.endpoints = {Endpoint("web", 80)};
+  std::string sites = Render(in).at("sites.conf");
+  EXPECT_NE(sites.find("log_format reactor '$msec|$reactor_proxy_host|"), std::string::npos);
+  EXPECT_NE(sites.find("set $reactor_proxy_host \"-\";"), std::string::npos);
+  EXPECT_NE(sites.find("M.load_routes(\"/var/lib/reactor/nginx/routes.state\")"), std::string::npos);
+  EXPECT_NE(sites.find("location = /routes {"), std::string::npos);
+  std::string reload = Render(Input(NginxSettings::Upstreams::kReload)).at("sites.conf");
+  EXPECT_NE(reload.find(std::string("log_format reactor '") + kLogFormat + "';"), std::string::npos);
 }
 
 TEST(NginxRender, TlsWhenCertificateAndKeyAreSet) {
@@ -130,7 +187,7 @@ TEST(NginxRender, RefusesDuplicateNamesAndPaths) {
   EXPECT_TRUE(RenderNginxConfig(Templates(), in).status().IsInvalidArgument());
 }
 
-TEST(NginxRender, DynamicBalanceModesReachTheLuaBalancer) {
+TEST(NginxRender, DynamicBalanceModesStayOutOfTheConfig) {
   NginxRenderInput in = Input();
   EndpointConfig rr = Endpoint("rr", 80, "/rr/");
   EndpointConfig lc = Endpoint("lc", 80, "/lc/");
@@ -139,11 +196,10 @@ TEST(NginxRender, DynamicBalanceModesReachTheLuaBalancer) {
   ih.lb.balance = Balance::kIpHash;
   in.endpoints = {rr, lc, ih};
   std::string sites = Render(in).at("sites.conf");
-  EXPECT_NE(sites.find("balance(\"rr\", \"round_robin\")"), std::string::npos);
-  EXPECT_NE(sites.find("balance(\"lc\", \"least_conn\")"), std::string::npos);
-  EXPECT_NE(sites.find("balance(\"ih\", \"ip_hash\")"), std::string::npos);
-  EXPECT_EQ(Count(sites, "server 0.0.0.1;"), 3u);
+  EXPECT_NE(sites.find("balance_route()"), std::string::npos);
+  EXPECT_EQ(Count(sites, "server 0.0.0.1;"), 1u) << "one shared upstream, the lua balancer picks";
   EXPECT_EQ(sites.find("least_conn;"), std::string::npos);
+  EXPECT_EQ(sites.find("ip_hash;"), std::string::npos);
 }
 
 TEST(NginxRender, ReloadBalanceModesAreNginxDirectives) {
@@ -163,40 +219,56 @@ TEST(NginxRender, ReloadBalanceModesAreNginxDirectives) {
 }
 
 TEST(NginxRender, KeepaliveAddsHttp11AndClearsConnection) {
-  NginxRenderInput in = Input();
+  NginxRenderInput in = Input(NginxSettings::Upstreams::kReload);
   EndpointConfig e = Endpoint("web", 80);
   e.lb.keepalive = 16;
   in.endpoints = {e, Endpoint("plain", 81)};
+  in.members["web"] = {{"127.0.0.1:9001", 1}};
+  in.members["plain"] = {{"127.0.0.1:9002", 1}};
   std::string sites = Render(in).at("sites.conf");
   EXPECT_EQ(Count(sites, "keepalive 16;"), 1u);
   EXPECT_EQ(Count(sites, "proxy_http_version 1.1;"), 1u);
   EXPECT_EQ(Count(sites, "proxy_set_header Connection \"\";"), 1u);
-  size_t ka = sites.find("keepalive 16;");
-  size_t bal = sites.find("balancer_by_lua_block");
-  EXPECT_LT(bal, ka) << "keepalive must follow balancer_by_lua";
 }
 
-TEST(NginxRender, ProxyHeadersAndOneRetry) {
+TEST(NginxRender, DynamicKeepaliveFollowsTheBalancerAndTheRouteSetsConnection) {
   NginxRenderInput in = Input();
   in.endpoints = {Endpoint("web", 80)};
   std::string sites = Render(in).at("sites.conf");
-  for (const char* line :
-       {"proxy_set_header Host $host;", "proxy_set_header X-Real-IP $remote_addr;",
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;", "proxy_set_header X-Forwarded-Proto $scheme;",
-        "proxy_next_upstream error timeout;", "proxy_next_upstream_tries 2;",
-        "access_log /var/lib/reactor/nginx/logs/access.log reactor;", "proxy_pass http://reactor_web;"}) {
-    EXPECT_NE(sites.find(line), std::string::npos) << line;
+  size_t ka = sites.find("keepalive 1024;");
+  size_t bal = sites.find("balancer_by_lua_block");
+  ASSERT_NE(ka, std::string::npos);
+  EXPECT_LT(bal, ka) << "keepalive must follow balancer_by_lua";
+  EXPECT_NE(sites.find("proxy_http_version 1.1;"), std::string::npos);
+  EXPECT_NE(sites.find("proxy_set_header Connection $reactor_connection;"), std::string::npos);
+  EXPECT_NE(sites.find("set $reactor_connection \"close\";"), std::string::npos);
+}
+
+TEST(NginxRender, ProxyHeadersAndOneRetry) {
+  for (auto mode : {NginxSettings::Upstreams::kDynamic, NginxSettings::Upstreams::kReload}) {
+    NginxRenderInput in = Input(mode);
+    in.endpoints = {Endpoint("web", 80)};
+    in.members["web"] = {{"127.0.0.1:9001", 1}};
+    std::string sites = Render(in).at("sites.conf");
+    const char* pass = mode == NginxSettings::Upstreams::kDynamic ? "proxy_pass http://reactor_route;"
+                                                                  : "proxy_pass http://reactor_web;";
+    for (const char* line :
+         {"proxy_set_header Host $host;", "proxy_set_header X-Real-IP $remote_addr;",
+          "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;", "proxy_set_header X-Forwarded-Proto $scheme;",
+          "proxy_next_upstream error timeout;", "proxy_next_upstream_tries 2;",
+          "access_log /var/lib/reactor/nginx/logs/access.log reactor;", pass}) {
+      EXPECT_NE(sites.find(line), std::string::npos) << line;
+    }
   }
 }
 
-TEST(NginxRender, DynamicNoMembersAnswers503OrRedirect) {
+TEST(NginxRender, DynamicNoMembersAnswerIsLeftToTheRoute) {
   NginxRenderInput in = Input();
   EndpointConfig r = Endpoint("moved", 80, "/moved/");
   r.lb.redirect = "https://example.com/sorry?x=1";
   in.endpoints = {Endpoint("web", 80), r};
   std::string sites = Render(in).at("sites.conf");
-  EXPECT_NE(sites.find("return ngx.exit(503)"), std::string::npos);
-  EXPECT_NE(sites.find("return ngx.redirect(\"https://example.com/sorry?x=1\", 301)"), std::string::npos);
+  EXPECT_EQ(sites.find("example.com"), std::string::npos) << "the redirect travels with the route";
   // No named location per endpoint: each location costs nginx an SSL context.
   EXPECT_EQ(sites.find("location @"), std::string::npos);
 }
@@ -278,6 +350,9 @@ TEST(NginxRender, RefusesUnsafeValues) {
   EXPECT_TRUE(RenderNginxConfig(Templates(), in).status().IsInvalidArgument());
   in = Input();
   in.members_file = "/tmp/a\").evil(\"";
+  EXPECT_TRUE(RenderNginxConfig(Templates(), in).status().IsInvalidArgument());
+  in = Input();
+  in.routes_file = "/tmp/a\").evil(\"";
   EXPECT_TRUE(RenderNginxConfig(Templates(), in).status().IsInvalidArgument());
 }
 
