@@ -227,6 +227,14 @@ Status Reconciler::RunOnce() {
     Status st = events_.Trim(rec.name);
     if (!st.ok()) spdlog::warn("event log trim {}: {}", rec.name, st.ToString());
   }
+  // An endpoint nginx could not take (it keeps its previous config, if
+  // any) says so in its status.
+  for (const auto& [name, why] : nginx_.HeldBack()) {
+    auto it = statuses.find(name);
+    if (it == statuses.end()) continue;
+    std::string note = "nginx holds it back: " + why;
+    it->second.problem = it->second.problem.empty() ? note : it->second.problem + "; " + note;
+  }
   {
     std::lock_guard<std::mutex> lock(status_mu_);
     status_ = std::move(statuses);
@@ -670,8 +678,6 @@ void Reconciler::PushNginx(const std::vector<EndpointRecord>& endpoints) {
   st = nginx_.Flush();
   if (!st.ok()) spdlog::warn("nginx flush: {}", st.ToString());
 }
-
-void Reconciler::ForgetPushedMembers() { pushed_members_.clear(); }
 
 void Reconciler::PublishManager(int instances) {
   if (options_.membership != nullptr) options_.membership->Update(slots_used_, instances);

@@ -80,8 +80,6 @@ class Reconciler {
 
   /// One round. Errors of one endpoint are recorded and do not stop the others.
   Status RunOnce();
-  /// Pushes every endpoint's members to nginx again (after nginx restarted).
-  void ForgetPushedMembers();
 
   std::optional<EndpointStatus> GetStatus(const std::string& name) const;
   std::vector<EndpointStatus> AllStatus() const;
