@@ -428,7 +428,9 @@ void HealthChecker::OnEvents(Check& c, uint32_t events) {
     int err = 0;
     socklen_t len = sizeof(err);
     if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    if (err == 0 && !(events & EPOLLOUT)) err = ECONNREFUSED;
+    // Not finished yet (an event left over from a socket closed earlier in
+    // this batch whose descriptor number was reused): wait.
+    if (err == 0 && !(events & EPOLLOUT)) return;
     Carry(c, c.session.Connected(err));
     return;
   }
@@ -494,24 +496,31 @@ void HealthChecker::Step(Duration wait) {
   for (auto& c : retired) Abandon(*c);
   retired.clear();
   for (Check* c : starting) Begin(*c, now);
-  ExpireDeadlines(now);
   RecordOutcomes();
 
   // Wait for socket events, the next deadline or the next due check.
   if (!deadlines_.empty()) {
     until_next = std::min(until_next, std::chrono::duration_cast<Duration>(deadlines_.begin()->first - now));
   }
-  const int timeout_ms = static_cast<int>(std::max<int64_t>(0, until_next.count()));
-  epoll_event events[1024];
-  const int n = epoll_wait(epoll_fd_, events, 1024, timeout_ms);
-  for (int i = 0; i < n; ++i) {
-    if (events[i].data.ptr == nullptr) {
-      uint64_t count = 0;
-      ssize_t r = read(wake_fd_, &count, sizeof(count));
-      (void)r;
-      continue;
+  int timeout_ms = static_cast<int>(std::max<int64_t>(0, until_next.count()));
+  // Every ready event is handled before any deadline is judged: when this
+  // thread was kept off the CPU for a while, answers that arrived meanwhile
+  // are waiting in their sockets and must not count as timeouts.
+  constexpr int kMaxEvents = 1024;
+  epoll_event events[kMaxEvents];
+  for (;;) {
+    const int n = epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.ptr == nullptr) {
+        uint64_t count = 0;
+        ssize_t r = read(wake_fd_, &count, sizeof(count));
+        (void)r;
+        continue;
+      }
+      OnEvents(*static_cast<Check*>(events[i].data.ptr), events[i].events);
     }
-    OnEvents(*static_cast<Check*>(events[i].data.ptr), events[i].events);
+    if (n < kMaxEvents) break;
+    timeout_ms = 0;
   }
   ExpireDeadlines(clock_.Now());
   RecordOutcomes();
