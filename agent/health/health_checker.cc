@@ -1,16 +1,24 @@
 #include "agent/health/health_checker.h"
 
-#include <curl/curl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace reactor {
 
 struct HealthChecker::Check {
+  // Guarded by mu_.
   HealthTarget target;
   HealthThreshold threshold{1, 3};
   HealthReport report;
@@ -19,109 +27,135 @@ struct HealthChecker::Check {
   bool in_flight = false;
   bool round_pending = false;  // RunRound still waits for this check
   bool retired = false;        // dropped by SetTargets; freed by the checking thread
-  CURL* easy = nullptr;  // borrowed from the idle pool while in flight
-  std::string url;
-  char error[CURL_ERROR_SIZE] = {0};
+
+  // The checking thread's, copied from `target` (under mu_) when a check starts.
+  ProbeKind kind = ProbeKind::kHttp;
+  Duration timeout{1000};
+  std::string address;  // never changes: a new address is a new Check
+  std::string path;     // of `request`
+  std::string request;  // the fixed GET, built when the path changes
+  bool valid_path = true;
+
+  // The checking thread's alone.
+  ProbeSession session;
+  int fd = -1;
+  uint64_t inode = 0;
+  uint32_t watched = 0;  // epoll events registered for fd; 0 = not registered
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;  // 0 = not resolved
+  bool numeric = false;    // addr came from an IP literal: never re-resolved
+  TimePoint resolved_at{};
+  TimePoint deadline{};
+  std::multimap<TimePoint, Check*>::iterator deadline_it;  // valid iff armed
+  bool armed = false;
 };
 
 namespace {
 
-size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
+// At most this many checks in flight. Each check's timeout runs from its
+// start, so starting thousands at once (many targets falling due together)
+// would time checks out while they wait for the CPU, not for the instance;
+// the rest wait for a slot in due order.
+constexpr size_t kMaxInFlight = 4096;
 
-std::string DescribeFailure(CURLcode rc, const char* errbuf, Duration timeout) {
-  switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT: return "timeout after " + std::to_string(timeout.count()) + "ms";
-    case CURLE_COULDNT_CONNECT: return "connection refused";
-    case CURLE_GOT_NOTHING: return "empty reply";
-    case CURLE_RECV_ERROR: return "connection reset";
-    default: return errbuf[0] ? errbuf : curl_easy_strerror(rc);
+// New targets of one SetTargets start at most one per this many µs (and
+// within one interval), so a first round at 10,000 is spread, not a burst.
+constexpr int64_t kFirstRoundSpacingUs = 100;
+
+// A host name's addresses are looked up again after this long (on the next
+// connect; a kept-alive connection stays where it is).
+constexpr Duration kResolveTtl{60000};
+
+constexpr size_t kReadBuffer = 4096;
+
+// A path that is safe on the request line: '/' then visible ASCII, so no
+// header can be injected.
+bool ValidPath(const std::string& path) {
+  if (path.empty() || path[0] != '/') return false;
+  for (unsigned char ch : path) {
+    if (ch <= 0x20 || ch >= 0x7f) return false;
   }
+  return true;
 }
 
-// Idle easy handles kept for reuse. Handles exist only for checks in
-// flight (a few dozen in a steady state, every target during a first round),
-// so memory does not grow with the number of targets.
-constexpr size_t kMaxIdleHandles = 256;
+std::string BuildRequest(const std::string& path, const std::string& address) {
+  std::string r;
+  r.reserve(path.size() + address.size() + 96);
+  r.append("GET ").append(path).append(" HTTP/1.1\r\nHost: ").append(address);
+  r.append("\r\nUser-Agent: reactor-health/1\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n");
+  return r;
+}
 
-// At most this many checks in flight. Each check's timeout runs from its
-// start, so starting thousands of connects at once (a first round, or many
-// targets falling due together) would time checks out while they wait for
-// the CPU, not for the instance; the rest wait for a slot in due order.
-constexpr size_t kMaxInFlight = 1024;
-
-std::string UrlOf(const HealthTarget& t) { return "http://" + t.address + (t.path.empty() ? "/" : t.path); }
-
-// A handle with the options every check shares.
-CURL* NewHandle() {
-  CURL* easy = curl_easy_init();
-  if (!easy) return nullptr;
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
-  // Not cached: libcurl prunes its DNS cache after every transfer by walking
-  // all of it, which with one host:port entry per target costs O(targets)
-  // per check. Target addresses are numeric; there is nothing to cache.
-  curl_easy_setopt(easy, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
-  // The request is one small write, which Nagle never delays; leaving it on
-  // saves a setsockopt per check.
-  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 0L);
-  // A fresh connection per check: a kept-alive probe connection would count
-  // as an active connection to the instance and hold up its draining, and
-  // would not show whether the instance still accepts connections.
-  curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
-  curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
-  // Health responses are small and discarded; a 16 KiB receive buffer per
-  // in-flight check would be most of the checker's memory.
-  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 1024L);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, Discard);
-  curl_easy_setopt(easy, CURLOPT_USERAGENT, "reactor-health/1");
-  return easy;
+// "ip:port", "[v6]:port" or "name:port" → a socket address. A name is looked
+// up with getaddrinfo (blocking; instance addresses are IP literals).
+bool Resolve(const std::string& address, sockaddr_storage* out, socklen_t* len, bool* numeric, std::string* error) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= address.size()) {
+    *error = "bad address " + address;
+    return false;
+  }
+  std::string host = address.substr(0, colon);
+  const std::string port_text = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  char* end = nullptr;
+  const long port = std::strtol(port_text.c_str(), &end, 10);
+  if (*end != '\0' || port <= 0 || port > 65535) {
+    *error = "bad port in " + address;
+    return false;
+  }
+  std::memset(out, 0, sizeof(*out));
+  auto* v4 = reinterpret_cast<sockaddr_in*>(out);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(out);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(sockaddr_in);
+    *numeric = true;
+    return true;
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(sockaddr_in6);
+    *numeric = true;
+    return true;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const int rc = getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    *error = "cannot resolve " + host + ": " + gai_strerror(rc);
+    return false;
+  }
+  std::memcpy(out, res->ai_addr, res->ai_addrlen);
+  *len = static_cast<socklen_t>(res->ai_addrlen);
+  *numeric = false;
+  freeaddrinfo(res);
+  return true;
 }
 
 }  // namespace
 
-HealthChecker::HealthChecker(Clock& clock) : clock_(clock) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+HealthChecker::HealthChecker(Clock& clock, ExcludedSockets& own_sockets) : clock_(clock), own_sockets_(own_sockets) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.fd = wake_fd_;
+  ev.data.ptr = nullptr;  // every other registration points at its Check
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
-
-  CURLM* multi = curl_multi_init();
-  multi_ = multi;
-  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 0L);
-  // The socket interface: curl tells us which sockets to watch and when its
-  // next timeout is, and we hand it only the sockets that have events, so a
-  // step costs O(events) rather than O(transfers).
-  curl_socket_callback on_socket = [](CURL*, curl_socket_t fd, int what, void* self, void* socketp) -> int {
-    static_cast<HealthChecker*>(self)->WatchSocket(fd, what, socketp != nullptr);
-    return 0;
-  };
-  curl_multi_timer_callback on_timer = [](CURLM*, long timeout_ms, void* self) -> int {
-    static_cast<HealthChecker*>(self)->SetCurlTimer(timeout_ms);
-    return 0;
-  };
-  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
-  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
-  curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
 }
 
 HealthChecker::~HealthChecker() {
   Stop();
-  CURLM* multi = static_cast<CURLM*>(multi_);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [id, c] : checks_) ReleaseHandle(*c);
-    for (auto& c : retired_) ReleaseHandle(*c);
-    due_.clear();
-    checks_.clear();
-    retired_.clear();
-  }
-  for (CURL* easy : idle_easy_) curl_easy_cleanup(easy);
-  idle_easy_.clear();
-  curl_multi_cleanup(multi);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, c] : checks_) Abandon(*c);
+  for (auto& c : retired_) Abandon(*c);
+  due_.clear();
+  checks_.clear();
+  retired_.clear();
   close(epoll_fd_);
   close(wake_fd_);
 }
@@ -163,6 +197,10 @@ void HealthChecker::Unschedule(Check& c) {
 void HealthChecker::Retire(std::unique_ptr<Check> c) {
   Unschedule(*c);
   c->retired = true;
+  if (c->in_flight) {
+    c->in_flight = false;
+    --in_flight_;
+  }
   if (c->round_pending) {
     c->round_pending = false;
     --round_remaining_;
@@ -177,30 +215,33 @@ void HealthChecker::SetTargets(const std::vector<HealthTarget>& targets) {
   for (auto it = checks_.begin(); it != checks_.end();) {
     auto w = wanted.find(it->first);
     if (w == wanted.end() || w->second->address != it->second->target.address) {
-      // Gone, or its address changed (start over): an in-flight transfer is
-      // detached by the checking thread, which alone may touch curl.
+      // Gone, or its address changed (start over): its socket is closed by
+      // the checking thread, which alone touches it.
       Retire(std::move(it->second));
       it = checks_.erase(it);
     } else {
       ++it;
     }
   }
+  size_t fresh = 0;
+  for (const auto& t : targets) fresh += checks_.count(t.id) == 0 ? 1 : 0;
   const TimePoint now = clock_.Now();
+  size_t i = 0;
   for (const auto& t : targets) {
     auto it = checks_.find(t.id);
     if (it != checks_.end()) {
       Check& c = *it->second;
       c.target = t;
-      c.url = UrlOf(t);
       c.threshold.SetThresholds(t.rise, t.fall);
       continue;
     }
     auto c = std::make_unique<Check>();
     c->target = t;
-    c->url = UrlOf(t);
     c->threshold = HealthThreshold(t.rise, t.fall, t.initially_healthy);
     c->report.state = c->threshold.state();
-    Schedule(*c, now);
+    const int64_t interval_us = std::max<int64_t>(t.interval.count(), 1) * 1000;
+    const int64_t spacing_us = std::min<int64_t>(kFirstRoundSpacingUs, interval_us / static_cast<int64_t>(fresh));
+    Schedule(*c, now + std::chrono::duration_cast<Duration>(std::chrono::microseconds(spacing_us * i++)));
     checks_[t.id] = std::move(c);
   }
   Wake();
@@ -213,54 +254,11 @@ std::map<std::string, HealthReport> HealthChecker::Snapshot() const {
   return out;
 }
 
-void HealthChecker::StartCheck(Check& c) {
-  if (idle_easy_.empty()) {
-    c.easy = NewHandle();
-  } else {
-    c.easy = idle_easy_.back();
-    idle_easy_.pop_back();
-  }
-  if (!c.easy) {
-    Finish(c, false, "cannot create a curl handle");
-    return;
-  }
-  // Only what differs between checks; NewHandle set the rest.
-  const HealthTarget& t = c.target;
-  const long timeout_ms = static_cast<long>(t.timeout.count());
-  curl_easy_setopt(c.easy, CURLOPT_URL, c.url.c_str());
-  curl_easy_setopt(c.easy, CURLOPT_PRIVATE, &c);
-  curl_easy_setopt(c.easy, CURLOPT_ERRORBUFFER, c.error);
-  curl_easy_setopt(c.easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(c.easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(c.easy, CURLOPT_CONNECT_ONLY, t.path.empty() ? 1L : 0L);
-  c.error[0] = 0;
-  CURLMcode rc = curl_multi_add_handle(static_cast<CURLM*>(multi_), c.easy);
-  if (rc != CURLM_OK) {
-    ReleaseHandle(c);
-    Finish(c, false, curl_multi_strerror(rc));
-    return;
-  }
-  c.in_flight = true;
-  ++in_flight_;
-}
-
-void HealthChecker::ReleaseHandle(Check& c) {
-  if (!c.easy) return;
+void HealthChecker::Finish(Check& c, bool ok, const std::string& result) {
   if (c.in_flight) {
-    curl_multi_remove_handle(static_cast<CURLM*>(multi_), c.easy);
+    c.in_flight = false;
     --in_flight_;
   }
-  c.in_flight = false;
-  if (idle_easy_.size() < kMaxIdleHandles) {
-    idle_easy_.push_back(c.easy);
-  } else {
-    curl_easy_cleanup(c.easy);
-  }
-  c.easy = nullptr;
-}
-
-void HealthChecker::Finish(Check& c, bool ok, const std::string& result) {
-  c.in_flight = false;
   HealthTransition tr = c.threshold.Record(ok);
   c.report.state = c.threshold.state();
   c.report.consecutive_successes = c.threshold.consecutive_successes();
@@ -275,7 +273,7 @@ void HealthChecker::Finish(Check& c, bool ok, const std::string& result) {
     c.round_pending = false;
     --round_remaining_;
   }
-  // Next check one interval after this one started, with ±10% jitter so that
+  // Next check one interval after this one ended, with ±10% jitter so that
   // checks of many instances spread out instead of firing together.
   int64_t iv = c.target.interval.count();
   // An instance that has not risen yet is probed every 100 ms (or its
@@ -288,116 +286,248 @@ void HealthChecker::Finish(Check& c, bool ok, const std::string& result) {
   Schedule(c, clock_.Now() + Duration(std::max<int64_t>(iv + jitter, 10)));
 }
 
-void HealthChecker::WatchSocket(int fd, int what, bool known) {
-  if (what == CURL_POLL_REMOVE) {
-    // curl reports removal before it closes the socket.
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+void HealthChecker::RecordOutcomes() {
+  if (outcomes_.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Outcome& o : outcomes_) {
+    // A check that SetTargets dropped meanwhile has nothing to record.
+    if (!o.check->retired) Finish(*o.check, o.ok, o.result);
+  }
+  outcomes_.clear();
+}
+
+// ---- The socket side (checking thread only) ---------------------------------
+
+void HealthChecker::Watch(Check& c, uint32_t events) {
+  if (c.watched == events) return;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = &c;
+  epoll_ctl(epoll_fd_, c.watched == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev);
+  c.watched = events;
+}
+
+void HealthChecker::CloseSocket(Check& c, bool reset) {
+  if (c.fd < 0) return;
+  if (reset) {
+    // A TCP check ends with a RST (as HAProxy's do): no TIME_WAIT left
+    // behind per check, and one packet instead of four.
+    linger lg{1, 0};
+    setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  }
+  own_sockets_.Remove(c.inode);
+  close(c.fd);  // also drops it from the epoll set
+  c.fd = -1;
+  c.inode = 0;
+  c.watched = 0;
+  --open_sockets_;
+}
+
+int HealthChecker::OpenAndConnect(Check& c, std::string* unresolved) {
+  const TimePoint now = clock_.Now();
+  if (c.addr_len == 0 || (!c.numeric && now - c.resolved_at >= kResolveTtl)) {
+    bool numeric = false;
+    if (!Resolve(c.address, &c.addr, &c.addr_len, &numeric, unresolved)) {
+      c.addr_len = 0;
+      return -1;
+    }
+    c.numeric = numeric;
+    c.resolved_at = now;
+  }
+  const int fd = socket(c.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  struct stat st {};
+  c.fd = fd;
+  ++open_sockets_;
+  if (fstat(fd, &st) == 0) {
+    c.inode = st.st_ino;
+    own_sockets_.Add(c.inode);
+  }
+  if (c.kind == ProbeKind::kHttp) {
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&c.addr), c.addr_len) == 0) return 0;
+  const int err = errno;
+  if (err == EINPROGRESS) Watch(c, EPOLLOUT);
+  return err;
+}
+
+int HealthChecker::SendRequest(Check& c) {
+  const ssize_t n = send(c.fd, c.request.data(), c.request.size(), MSG_NOSIGNAL);
+  if (n < 0) return errno;
+  // The request is one small write into an empty socket buffer; a short one
+  // means the connection is unusable.
+  if (static_cast<size_t>(n) != c.request.size()) return EPIPE;
+  Watch(c, EPOLLIN | EPOLLRDHUP);
+  return 0;
+}
+
+void HealthChecker::Disarm(Check& c) {
+  if (!c.armed) return;
+  deadlines_.erase(c.deadline_it);
+  c.armed = false;
+}
+
+void HealthChecker::Carry(Check& c, ProbeSession::Action a) {
+  // Each step either waits for the kernel or yields the next action; a
+  // reconnect happens at most once per check, so this ends.
+  for (;;) {
+    if (a.finished) {
+      Disarm(c);
+      outcomes_.push_back(Outcome{&c, a.ok, std::move(a.result)});
+      a.finished = false;
+    }
+    switch (a.what) {
+      case ProbeSession::Action::kNothing: return;
+      case ProbeSession::Action::kClose:
+        CloseSocket(c, c.kind == ProbeKind::kTcp);
+        return;
+      case ProbeSession::Action::kReconnect:
+        CloseSocket(c, false);
+        [[fallthrough]];
+      case ProbeSession::Action::kConnect: {
+        std::string unresolved;
+        const int err = OpenAndConnect(c, &unresolved);
+        if (err == EINPROGRESS) return;
+        if (err < 0) {
+          // Not resolvable: no socket was opened.
+          c.session.Abandon();
+          Disarm(c);
+          outcomes_.push_back(Outcome{&c, false, std::move(unresolved)});
+          return;
+        }
+        a = c.session.Connected(err);
+        continue;
+      }
+      case ProbeSession::Action::kSend: {
+        const int err = SendRequest(c);
+        if (err == 0) return;
+        a = c.session.PeerClosed(err);
+        continue;
+      }
+    }
     return;
   }
-  epoll_event ev{};
-  ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-  ev.data.fd = fd;
-  int op = known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  if (epoll_ctl(epoll_fd_, op, fd, &ev) != 0) {
-    epoll_ctl(epoll_fd_, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+}
+
+void HealthChecker::Begin(Check& c, const TimePoint now) {
+  if (!c.valid_path) {
+    outcomes_.push_back(Outcome{&c, false, "invalid health path " + c.path});
+    return;
   }
-  // Any non-null pointer: marks the socket as added for the next call.
-  if (!known) curl_multi_assign(static_cast<CURLM*>(multi_), fd, this);
+  c.deadline = now + c.timeout;
+  c.deadline_it = deadlines_.emplace(c.deadline, &c);
+  c.armed = true;
+  Carry(c, c.session.Begin(c.kind));
 }
 
-void HealthChecker::SetCurlTimer(long timeout_ms) {
-  curl_timer_set_ = timeout_ms >= 0;
-  if (curl_timer_set_) curl_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-}
-
-void HealthChecker::DriveTimer() {
-  if (!curl_timer_set_ || std::chrono::steady_clock::now() < curl_deadline_) return;
-  // One-shot: curl sets the timer again (through SetCurlTimer) if it needs it.
-  curl_timer_set_ = false;
-  int running = 0;
-  curl_multi_socket_action(static_cast<CURLM*>(multi_), CURL_SOCKET_TIMEOUT, 0, &running);
-}
-
-void HealthChecker::CollectFinished() {
-  CURLM* multi = static_cast<CURLM*>(multi_);
-  std::lock_guard<std::mutex> lock(mu_);
-  int left = 0;
-  while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
-    if (msg->msg != CURLMSG_DONE) continue;
-    Check* c = nullptr;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&c));
-    CURLcode rc = msg->data.result;
-    if (c == nullptr) {
-      curl_multi_remove_handle(multi, msg->easy_handle);
-      continue;
-    }
-    long code = 0;
-    if (rc == CURLE_OK) curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
-    ReleaseHandle(*c);
-    // A check that SetTargets dropped meanwhile has nothing to record.
-    if (c->retired) continue;
-    if (rc != CURLE_OK) {
-      Finish(*c, false, DescribeFailure(rc, c->error, c->target.timeout));
-    } else if (c->target.path.empty()) {
-      Finish(*c, true, "TCP connect ok");
-    } else {
-      Finish(*c, code >= 200 && code < 400, "HTTP " + std::to_string(code));
-    }
+void HealthChecker::OnEvents(Check& c, uint32_t events) {
+  if (c.fd < 0) return;
+  if (c.session.state() == ProbeSession::State::kConnecting) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    // Not finished yet (an event left over from a socket closed earlier in
+    // this batch whose descriptor number was reused): wait.
+    if (err == 0 && !(events & EPOLLOUT)) return;
+    Carry(c, c.session.Connected(err));
+    return;
   }
+  // One read per event: a health answer fits, and a longer one raises the
+  // (level-triggered) event again.
+  char buf[kReadBuffer];
+  const ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
+  if (n > 0) {
+    Carry(c, c.session.Received(buf, static_cast<size_t>(n)));
+  } else if (n == 0) {
+    Carry(c, c.session.PeerClosed(0));
+  } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    Carry(c, c.session.PeerClosed(errno));
+  }
+}
+
+void HealthChecker::ExpireDeadlines(TimePoint now) {
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    Check& c = *deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    c.armed = false;
+    Carry(c, c.session.TimedOut(static_cast<long>(c.timeout.count())));
+  }
+}
+
+void HealthChecker::Abandon(Check& c) {
+  Disarm(c);
+  CloseSocket(c, false);
+  c.session.Abandon();
 }
 
 void HealthChecker::Step(Duration wait) {
-  CURLM* multi = static_cast<CURLM*>(multi_);
   const TimePoint now = clock_.Now();
   Duration until_next = wait;
   std::vector<std::unique_ptr<Check>> retired;
+  std::vector<Check*> starting;
   {
     std::lock_guard<std::mutex> lock(mu_);
     retired.swap(retired_);
-    for (auto& c : retired) ReleaseHandle(*c);
-    // Only the due checks, in due order; a check that fails to start is
-    // rescheduled by Finish with a later due time, so this loop ends.
+    // Only the due checks, in due order.
     while (!due_.empty() && due_.begin()->first <= now && in_flight_ < kMaxInFlight) {
       Check* c = due_.begin()->second;
       Unschedule(*c);
-      StartCheck(*c);
+      c->in_flight = true;
+      ++in_flight_;
+      const HealthTarget& t = c->target;
+      if (c->address.empty()) c->address = t.address;
+      c->kind = t.path.empty() ? ProbeKind::kTcp : ProbeKind::kHttp;
+      c->timeout = t.timeout;
+      if (c->kind == ProbeKind::kHttp && (c->request.empty() || c->path != t.path)) {
+        c->path = t.path;
+        c->valid_path = ValidPath(t.path);
+        c->request = c->valid_path ? BuildRequest(t.path, t.address) : std::string();
+      }
+      if (c->kind == ProbeKind::kTcp) c->valid_path = true;
+      starting.push_back(c);
     }
     // With every slot taken, the next start waits for a finished check.
     if (!due_.empty() && in_flight_ < kMaxInFlight) {
       until_next = std::min(until_next, std::chrono::duration_cast<Duration>(due_.begin()->first - now));
     }
   }
+  for (auto& c : retired) Abandon(*c);
   retired.clear();
+  for (Check* c : starting) Begin(*c, now);
+  RecordOutcomes();
 
-  DriveTimer();  // an added transfer starts on curl's (zero) timeout
-  CollectFinished();
-
-  // Wait for socket events, curl's next timeout or the next due check.
-  auto timeout = std::chrono::steady_clock::duration(until_next);
-  if (curl_timer_set_) timeout = std::min(timeout, curl_deadline_ - std::chrono::steady_clock::now());
-  int timeout_ms = static_cast<int>(
-      std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(timeout).count()));
-  epoll_event events[1024];
-  int n = epoll_wait(epoll_fd_, events, 1024, timeout_ms);
-  int running = 0;
-  for (int i = 0; i < n; ++i) {
-    int fd = events[i].data.fd;
-    if (fd == wake_fd_) {
-      uint64_t count = 0;
-      ssize_t r = read(wake_fd_, &count, sizeof(count));
-      (void)r;
-      continue;
-    }
-    uint32_t e = events[i].events;
-    int mask = ((e & EPOLLIN) ? CURL_CSELECT_IN : 0) | ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-               ((e & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-    curl_multi_socket_action(multi, fd, mask, &running);
+  // Wait for socket events, the next deadline or the next due check.
+  if (!deadlines_.empty()) {
+    until_next = std::min(until_next, std::chrono::duration_cast<Duration>(deadlines_.begin()->first - now));
   }
-  DriveTimer();
-  CollectFinished();
+  int timeout_ms = static_cast<int>(std::max<int64_t>(0, until_next.count()));
+  // Every ready event is handled before any deadline is judged: when this
+  // thread was kept off the CPU for a while, answers that arrived meanwhile
+  // are waiting in their sockets and must not count as timeouts.
+  constexpr int kMaxEvents = 1024;
+  epoll_event events[kMaxEvents];
+  for (;;) {
+    const int n = epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.ptr == nullptr) {
+        uint64_t count = 0;
+        ssize_t r = read(wake_fd_, &count, sizeof(count));
+        (void)r;
+        continue;
+      }
+      OnEvents(*static_cast<Check*>(events[i].data.ptr), events[i].events);
+    }
+    if (n < kMaxEvents) break;
+    timeout_ms = 0;
+  }
+  ExpireDeadlines(clock_.Now());
+  RecordOutcomes();
 }
 
 void HealthChecker::Loop() {
+  pthread_setname_np(pthread_self(), "reactor-health");
   while (true) {
     std::function<void()> notify;
     {

@@ -15,28 +15,89 @@ constexpr double kPow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1
 // The parser is one pass over the line with a cursor: each helper parses one
 // token at `p` and returns the position after it, or nullptr if there is no
 // such token. No field is located first and parsed later (that doubled the
-// cost: SPEC §11 wants the parser close to `wc -l`).
+// cost: SPEC §11 wants the parser close to `wc -l`). Runs of digits and the
+// search for the end of an upstream address go eight bytes at a time
+// (word-at-a-time, as memchr does) where eight bytes of the line remain.
 
 inline bool IsDigit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
 
-inline bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || IsDigit(c) || c == '_' || c == '-';
+// a-z 0-9 _ -
+struct NameChars {
+  bool is[256] = {};
+  constexpr NameChars() {
+    for (int c = 'a'; c <= 'z'; ++c) is[c] = true;
+    for (int c = '0'; c <= '9'; ++c) is[c] = true;
+    is[static_cast<int>('_')] = true;
+    is[static_cast<int>('-')] = true;
+  }
+};
+constexpr NameChars kNameChars;
+inline bool IsNameChar(char c) { return kNameChars.is[static_cast<unsigned char>(c)]; }
+
+constexpr uint64_t kOnes = 0x0101010101010101ull;
+constexpr uint64_t kHighs = 0x8080808080808080ull;
+
+inline uint64_t Load8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// Bytes of `v` that are not ASCII digits, as nonzero bytes of the result.
+// The first such byte is exact (a carry only reaches bytes after a non-digit),
+// which is all the callers use.
+inline uint64_t NonDigits(uint64_t v) {
+  return ((v & 0xF0F0F0F0F0F0F0F0ull) ^ 0x3030303030303030ull) |
+         (((v + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) ^ 0x3030303030303030ull);
+}
+
+// The value of eight digit bytes, the first the most significant; zero bytes
+// count as leading zeros.
+inline uint64_t EightDigits(uint64_t v) {
+  v = ((v & 0x0F0F0F0F0F0F0F0Full) * 2561) >> 8;
+  v = ((v & 0x00FF00FF00FF00FFull) * 6553601) >> 16;
+  return ((v & 0x0000FFFF0000FFFFull) * 42949672960001ull) >> 32;
+}
+
+constexpr uint64_t kPow10u[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+
+// A run of digits at p, appended to *acc (acc * 10^len + value, wrapping
+// past 2^64 like the digit-by-digit sum). Returns the end of the run.
+inline const char* Digits(const char* p, const char* end, uint64_t* acc) {
+  uint64_t m = *acc;
+  while (end - p >= 8) {
+    const uint64_t v = Load8(p);
+    const uint64_t bad = NonDigits(v);
+    if (bad == 0) {
+      m = m * 100000000u + EightDigits(v);
+      p += 8;
+      continue;
+    }
+    const int k = __builtin_ctzll(bad) >> 3;
+    if (k > 0) m = m * kPow10u[k] + EightDigits(v << (8 * (8 - k)));
+    *acc = m;
+    return p + k;
+  }
+  for (; p < end && IsDigit(*p); ++p) m = m * 10 + static_cast<uint64_t>(*p - '0');
+  *acc = m;
+  return p;
 }
 
 // DIGITS[.DIGITS], correctly rounded: the digits without the point, as an
 // integer, must be below 2^53 (15 significant digits always are).
-const char* Decimal(const char* p, const char* end, double* out) {
+// Inlined: three or four per line, and the call was a tenth of the line's cost.
+__attribute__((always_inline)) inline const char* Decimal(const char* p, const char* end, double* out) {
   const char* start = p;
   while (p < end && *p == '0') ++p;  // leading zeros are no digits
   const char* digits = p;
   uint64_t mantissa = 0;
-  for (; p < end && IsDigit(*p); ++p) mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
+  p = Digits(p, end, &mantissa);
   if (p == start) return nullptr;
   std::ptrdiff_t n = p - digits;
   std::ptrdiff_t frac = 0;
   if (p < end && *p == '.') {
     const char* frac_start = ++p;
-    for (; p < end && IsDigit(*p); ++p) mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
+    p = Digits(p, end, &mantissa);
     frac = p - frac_start;
     if (frac == 0) return nullptr;
   }
@@ -51,10 +112,29 @@ const char* Decimal(const char* p, const char* end, double* out) {
 const char* Unsigned(const char* p, const char* end, uint64_t* out) {
   uint64_t v = 0;
   const char* start = p;
-  for (; p < end && IsDigit(*p); ++p) v = v * 10 + static_cast<uint64_t>(*p - '0');
+  p = Digits(p, end, &v);
   if (p == start || p - start > 19) return nullptr;
   *out = v;
   return p;
+}
+
+// The first '|', ',' or ' ' in [p, end), or end.
+inline const char* FindItemEnd(const char* p, const char* end) {
+  constexpr uint64_t kBar = kOnes * '|', kComma = kOnes * ',', kSpace = kOnes * ' ';
+  while (end - p >= 8) {
+    const uint64_t v = Load8(p);
+    const uint64_t a = v ^ kBar, b = v ^ kComma, s = v ^ kSpace;
+    // A zero byte in a, b or s is a match; the lowest one is exact.
+    const uint64_t hit = ((a - kOnes) & ~a) | ((b - kOnes) & ~b) | ((s - kOnes) & ~s);
+    const uint64_t m = hit & kHighs;
+    if (m != 0) return p + (__builtin_ctzll(m) >> 3);
+    p += 8;
+  }
+  for (; p < end; ++p) {
+    const char c = *p;
+    if (c == '|' || c == ',' || c == ' ') return p;
+  }
+  return end;
 }
 
 // An HTTP status: exactly three digits, 100..999.
@@ -143,10 +223,10 @@ bool ParseLogLine(std::string_view line, LogRecord* out, bool* foreign) {
     for (;;) {
       const char* item = p;
       int sep = 0;
-      for (; p < end; ++p) {
-        const char c = *p;
-        if (c == '|') break;
-        if ((c == ',' || c == ' ') && (sep = Separator(p, end)) != 0) break;
+      for (;;) {
+        p = FindItemEnd(p, end);
+        if (p >= end || *p == '|' || (sep = Separator(p, end)) != 0) break;
+        ++p;  // a ',' or ' ' inside the address
       }
       if (p >= end || p == item || (p - item == 1 && *item == '-')) return false;
       out->attempts[total < kMax ? total : kMax - 1].addr = std::string_view(item, static_cast<size_t>(p - item));

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace reactor {
@@ -16,7 +18,27 @@ struct TcpSocket {
   std::string remote_ip;
   int remote_port = 0;
   int state = 0;          // kernel TCP state: 1 ESTABLISHED, 10 LISTEN
+  uint64_t inode = 0;     // the socket's inode (0 when the line has none)
 };
+
+/// Sockets of this process that are not traffic to an instance — the health
+/// prober's own connections — by socket inode (fstat's st_ino of the socket,
+/// the `inode` column of /proc/net/tcp). Thread-safe.
+class ExcludedSockets {
+ public:
+  void Add(uint64_t inode);
+  void Remove(uint64_t inode);
+  bool Contains(uint64_t inode) const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_set<uint64_t> inodes_;  // guarded by mu_
+};
+
+/// The process-wide set: the health prober adds each socket it opens and
+/// removes it before closing it; CountEstablishedTo skips them by default.
+ExcludedSockets& ProbeSockets();
 
 constexpr int kTcpEstablished = 1;
 constexpr int kTcpListen = 10;
@@ -31,7 +53,10 @@ std::set<int> ListeningPorts();
 /// now. No SO_REUSEADDR, so a socket on 0.0.0.0:port or in TIME_WAIT also
 /// counts as taken.
 bool CanBindTcp(const std::string& ip, int port);
-/// Number of ESTABLISHED sockets whose remote end is `address` ("ip:port").
-int CountEstablishedTo(const std::vector<TcpSocket>& table, const std::string& address);
+/// Number of ESTABLISHED sockets whose remote end is `address` ("ip:port"),
+/// not counting those in `excluded` (by default the health prober's own, so
+/// probes never hold up a drain or count as `active`).
+int CountEstablishedTo(const std::vector<TcpSocket>& table, const std::string& address,
+                       const ExcludedSockets& excluded = ProbeSockets());
 
 }  // namespace reactor

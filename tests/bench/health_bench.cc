@@ -1,11 +1,16 @@
 // SPEC §11 health target: one HealthChecker keeps 10,000 backends checked
 // every second (HTTP GET /, interval 1 s, timeout 1 s) on under a third of a
 // core. Measures, for 1,000 and 10,000 real loopback backends, in HTTP and in
-// TCP-connect mode:
-//   - the time (and CPU) of a first full round, RunRound();
-//   - a steady state with Start(): checks/s, the fraction of targets checked
-//     in every 1 s window, the largest gap between two checks of a target,
-//     failures, and CPU seconds per wall second of the checker's process.
+// TCP-connect mode, with the checker on its own thread (Start()):
+//   - the first round: the time until every target was checked once, and
+//     its largest burst (the most first checks in any 100 ms: a first round
+//     spread over the 1 s interval shows ~10%);
+//   - a steady state: checks/s, the fraction of targets checked in every
+//     1 s window, the largest gap between two checks of a target, failures,
+//     and the CPU of the checker's thread ("reactor-health", from
+//     /proc/self/task/TID/stat) per wall second and per check. CPU seconds
+//     per check do not depend on what else runs on the machine; the goal is
+//     met when 10,000 checks/s at that cost fit in 0.33 core.
 // The backends are epoll HTTP/1.1 responders on 127.0.0.1 (port 0) in forked
 // child processes, so their CPU is not counted against the checker.
 //
@@ -45,6 +50,7 @@ constexpr int kGoalBackends = 10000;
 constexpr int kSampleMs = 200;            // Snapshot() period in the steady state
 constexpr double kIntervalS = 1.0;
 constexpr int kChildFdReserve = 64;
+constexpr size_t kMinChildren = 8;
 
 double WallNow() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -54,14 +60,6 @@ double ProcessCpu() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-// User and system CPU seconds of this process.
-void ProcessCpuSplit(double* user, double* sys) {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  *user = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
-  *sys = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
 // A line of /proc/self/status, e.g. "VmRSS", in MiB.
@@ -89,10 +87,44 @@ std::string LoadAverage() {
   return s.substr(0, sp);
 }
 
-double ThreadCpu() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
+// The thread of this process named `name` (its comm), or 0.
+pid_t FindThread(const char* name) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/task", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    FILE* f = std::fopen((it->path() / "comm").c_str(), "r");
+    if (!f) continue;
+    char comm[64] = {0};
+    const bool got = std::fgets(comm, sizeof(comm), f) != nullptr;
+    std::fclose(f);
+    if (got && std::strncmp(comm, name, std::strlen(name)) == 0 && comm[std::strlen(name)] == '\n') {
+      return static_cast<pid_t>(std::atoi(it->path().filename().c_str()));
+    }
+  }
+  return 0;
+}
+
+// User and system CPU seconds of thread `tid` of this process, from
+// /proc/self/task/TID/stat (utime and stime, fields 14 and 15).
+bool ThreadCpu(pid_t tid, double* user, double* sys) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return false;
+  char buf[1024] = {0};
+  const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');  // the comm may hold spaces
+  if (!p) return false;
+  unsigned long long utime = 0, stime = 0;
+  // After ")": state (3), then fields 4..13, then utime (14) and stime (15).
+  if (std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) {
+    return false;
+  }
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  *user = utime / tick;
+  *sys = stime / tick;
+  return true;
 }
 
 int OpenFds() {
@@ -215,7 +247,11 @@ class BackendFarm {
       ports_.push_back(ntohs(addr.sin_port));
     }
     // Each child holds its listeners plus one accepted connection per listener.
-    const size_t per_child = std::max<size_t>(1, (fd_limit - kChildFdReserve) / 2);
+    // And at least kMinChildren of them: on a machine shared with other work
+    // the backends get CPU per process, and one starved server process would
+    // time checks out that the checker answered in time.
+    const size_t per_child = std::max<size_t>(
+        1, std::min<size_t>((fd_limit - kChildFdReserve) / 2, (fds.size() + kMinChildren - 1) / kMinChildren));
     for (size_t begin = 0; begin < fds.size(); begin += per_child) {
       size_t end = std::min(fds.size(), begin + per_child);
       pid_t pid = fork();
@@ -267,27 +303,32 @@ class BackendFarm {
 struct Result {
   int backends = 0;
   bool http = true;
-  double round_s = 0;
-  double round_cpu_s = 0;
+  double round_s = 0;              // until every target was checked once
+  double round_burst = 0;          // the most first checks in any 100 ms, as a fraction of the targets
   bool round_complete = false;
   double checks_per_s = 0;
   double min_window_coverage = 0;  // fraction of targets checked in each 1 s window, worst window
   double max_gap_s = 0;            // largest observed gap between two checks of one target
   int never_checked = 0;           // targets not checked at all during the steady state
   int64_t failures = 0;
-  double cpu_process = 0;          // process CPU s / wall s (includes this bench's Snapshot calls)
-  double cpu_checker = 0;          // the same without the sampling thread: the checker's own share
-  double cpu_user = 0, cpu_sys = 0;  // process user / system CPU s per wall s
+  bool thread_found = false;
+  double cpu_thread = 0;             // the checker thread's CPU s / wall s
+  double cpu_user = 0, cpu_sys = 0;  // its user / system share
+  double us_per_check = 0;           // its CPU µs per completed check
+  double cpu_process = 0;            // process CPU s / wall s (includes this bench's Snapshot calls)
   double rss_mib = 0;                // resident memory at the end of the steady state
   int fd_growth = 0;
   std::map<std::string, int64_t> failure_kinds;  // last_result of failed checks
+
+  // What 10,000 checks a second cost at the measured CPU per check.
+  double CoreAtGoalRate() const { return us_per_check * kGoalBackends / kIntervalS / 1e6; }
 
   bool MeetsGoal() const {
     // A healthy check finishes 0.9–1.1 intervals after the previous one plus
     // its latency; a sample sees it up to one sample period late.
     const double gap_limit = kIntervalS * 1.1 + kSampleMs / 1000.0 + 0.15;
-    return round_complete && never_checked == 0 && failures == 0 && max_gap_s <= gap_limit &&
-           checks_per_s >= 0.95 * backends / kIntervalS && cpu_process < kCpuGoal;
+    return round_complete && thread_found && never_checked == 0 && failures == 0 && max_gap_s <= gap_limit &&
+           checks_per_s >= 0.95 * backends / kIntervalS && CoreAtGoalRate() < kCpuGoal;
   }
 };
 
@@ -317,30 +358,50 @@ Result Measure(const std::vector<uint16_t>& ports, bool http, int warmup_s, int 
       t.fall = 3;
       targets.push_back(std::move(t));
     }
+    // The first round, as the agent starts it: all targets at once, on the
+    // checker's thread.
+    const size_t n = ports.size();
+    const double w0 = WallNow();
     checker.SetTargets(targets);
-
-    double w0 = WallNow(), c0 = ProcessCpu();
-    checker.RunRound(Duration(30000));
-    res.round_s = WallNow() - w0;
-    res.round_cpu_s = ProcessCpu() - c0;
-    auto snap = checker.Snapshot();
-    res.round_complete = snap.size() == ports.size();
-    for (const auto& [tid, r] : snap) {
-      if (r.checks < 1) res.round_complete = false;
-      if (r.checks >= 1 && !Succeeded(r, http)) {
-        res.failures++;
-        res.failure_kinds[r.last_result]++;
+    checker.Start();
+    std::vector<uint64_t> last(n, 0);
+    std::vector<double> firsts;  // wall time of each target's first check, as sampled
+    size_t checked = 0;
+    while (checked < n && WallNow() - w0 < 30) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      auto snap = checker.Snapshot();
+      const double now = WallNow();
+      size_t i = 0;
+      for (const auto& [tid, r] : snap) {
+        if (i >= n) break;
+        if (last[i] == 0 && r.checks >= 1) {
+          ++checked;
+          firsts.push_back(now);
+          if (!Succeeded(r, http)) {
+            res.failures++;
+            res.failure_kinds["first round: " + r.last_result]++;
+          }
+        }
+        last[i] = r.checks;
+        ++i;
       }
     }
+    res.round_s = WallNow() - w0;
+    res.round_complete = checked == n;
+    std::sort(firsts.begin(), firsts.end());
+    for (size_t a = 0, b = 0; b < firsts.size(); ++b) {
+      while (firsts[b] - firsts[a] > 0.1) ++a;
+      res.round_burst = std::max(res.round_burst, static_cast<double>(b - a + 1) / n);
+    }
+    const pid_t tid = FindThread("reactor-health");
+    res.thread_found = tid != 0;
 
-    checker.Start();
     std::this_thread::sleep_for(std::chrono::seconds(warmup_s));
 
-    const size_t n = ports.size();
-    std::vector<uint64_t> last(n), at_window_start(n);
+    std::vector<uint64_t> at_window_start(n);
     std::vector<double> last_change(n, -1.0);
     std::vector<uint64_t> first(n);
-    snap = checker.Snapshot();
+    auto snap = checker.Snapshot();
     double start = WallNow();
     {
       size_t i = 0;
@@ -349,9 +410,9 @@ Result Measure(const std::vector<uint16_t>& ports, bool http, int warmup_s, int 
         ++i;
       }
     }
-    const double pc0 = ProcessCpu(), tc0 = ThreadCpu();
+    const double pc0 = ProcessCpu();
     double u0 = 0, s0 = 0;
-    ProcessCpuSplit(&u0, &s0);
+    res.thread_found = res.thread_found && ThreadCpu(tid, &u0, &s0);
     const int samples_per_window = 1000 / kSampleMs;
     const int total_samples = seconds * samples_per_window;
     res.min_window_coverage = 1.0;
@@ -387,9 +448,9 @@ Result Measure(const std::vector<uint16_t>& ports, bool http, int warmup_s, int 
       }
     }
     const double wall = now - start;
-    const double pcpu = ProcessCpu() - pc0, tcpu = ThreadCpu() - tc0;
+    const double pcpu = ProcessCpu() - pc0;
     double u1 = 0, s1 = 0;
-    ProcessCpuSplit(&u1, &s1);
+    res.thread_found = res.thread_found && ThreadCpu(tid, &u1, &s1);
     res.rss_mib = StatusMiB("VmRSS");
     checker.Stop();
     uint64_t total = 0;
@@ -401,9 +462,10 @@ Result Measure(const std::vector<uint16_t>& ports, bool http, int warmup_s, int 
     }
     res.checks_per_s = total / wall;
     res.cpu_process = pcpu / wall;
-    res.cpu_checker = (pcpu - tcpu) / wall;
     res.cpu_user = (u1 - u0) / wall;
     res.cpu_sys = (s1 - s0) / wall;
+    res.cpu_thread = res.cpu_user + res.cpu_sys;
+    res.us_per_check = total > 0 ? (u1 - u0 + s1 - s0) / static_cast<double>(total) * 1e6 : 0;
   }
   res.fd_growth = OpenFds() - fds_before;
   return res;
@@ -453,8 +515,9 @@ int Main(int argc, char** argv) {
   std::printf("health_bench: interval 1 s, timeout 1 s, steady state %d s after %d s warm-up, %d cores\n", seconds,
               warmup, static_cast<int>(std::thread::hardware_concurrency()));
   std::printf("load average before: %s\n", LoadAverage().c_str());
-  std::printf("%8s %5s %9s %10s %10s %9s %8s %8s %9s %10s %12s %8s\n", "backends", "mode", "round_s", "round_cpu",
-              "checks/s", "1s_cover", "max_gap", "failures", "cpu/wall", "(checker)", "(user/sys)", "rss_MiB");
+  std::printf("%8s %5s %8s %9s %9s %9s %8s %8s %8s %13s %9s %10s %8s %8s\n", "backends", "mode", "round_s",
+              "burst100", "checks/s", "1s_cover", "max_gap", "failures", "us/check", "thread_cpu", "(user/sys)",
+              "@10k/s", "proc_cpu", "rss_MiB");
   bool ok = true;
   bool goal_measured = false;
   for (int n : sizes) {
@@ -467,11 +530,12 @@ int Main(int argc, char** argv) {
     }
     for (bool http : {true, false}) {
       Result r = Measure(farm.ports(), http, warmup, seconds);
-      std::printf("%8d %5s %8.3fs %9.3fs %10.0f %8.2f%% %7.2fs %8lld %9.3f %10.3f  %5.3f/%5.3f %8.1f%s\n",
-                  r.backends, http ? "http" : "tcp", r.round_s, r.round_cpu_s, r.checks_per_s,
+      std::printf("%8d %5s %7.2fs %8.1f%% %9.0f %8.2f%% %7.2fs %8lld %8.1f %13.3f %4.2f/%4.2f %10.3f %8.3f %8.1f%s%s\n",
+                  r.backends, http ? "http" : "tcp", r.round_s, 100 * r.round_burst, r.checks_per_s,
                   100 * r.min_window_coverage, r.max_gap_s, static_cast<long long>(r.failures + r.never_checked),
-                  r.cpu_process, r.cpu_checker, r.cpu_user, r.cpu_sys, r.rss_mib,
-                  r.round_complete ? "" : "  (round incomplete)");
+                  r.us_per_check, r.cpu_thread, r.cpu_user, r.cpu_sys, r.CoreAtGoalRate(), r.cpu_process,
+                  r.rss_mib, r.round_complete ? "" : "  (round incomplete)",
+                  r.thread_found ? "" : "  (checker thread not found)");
       std::fflush(stdout);
       for (const auto& [kind, count] : r.failure_kinds) {
         std::printf("  failed: %lld x \"%s\"\n", static_cast<long long>(count), kind.c_str());
@@ -484,15 +548,21 @@ int Main(int argc, char** argv) {
     }
   }
   std::printf(
-      "checks/s: completed checks per wall second; 1s_cover: worst 1 s window's fraction of targets checked in it\n"
-      "(a 1.1 s jittered interval can straddle a window); max_gap: largest gap between two checks of a target,\n"
-      "sampled every %d ms; cpu/wall: process CPU s per wall s (checker: without the sampling thread).\n",
+      "round_s: start until every target was checked once; burst100: the most first checks in any 100 ms, of all\n"
+      "targets (10%% = spread evenly over 1 s); checks/s: completed checks per wall second; 1s_cover: worst 1 s\n"
+      "window's fraction of targets checked in it (a 1.1 s jittered interval can straddle a window); max_gap: largest\n"
+      "gap between two checks of a target, sampled every %d ms; us/check: the checker thread's CPU (user+system,\n"
+      "/proc/self/task/TID/stat) per completed check, which other load on the machine does not change;\n"
+      "thread_cpu: that thread's CPU s per wall s; @10k/s: cores that 10,000 checks/s cost at us/check;\n"
+      "proc_cpu: the whole process (with this bench's Snapshot sampling) per wall s.\n",
       kSampleMs);
   std::printf("load average after: %s (other processes on the machine compete with the checker)\n",
               LoadAverage().c_str());
   if (goal_measured) {
-    std::printf("goal (10,000 backends, HTTP): every backend every second, no failure, cpu/wall < %.2f: %s\n", kCpuGoal,
-                ok ? "met" : "MISSED");
+    std::printf(
+        "goal (10,000 backends, HTTP): every backend every second, no failure, 10,000 checks/s at the measured\n"
+        "CPU per check < %.2f core: %s\n",
+        kCpuGoal, ok ? "met" : "MISSED");
   }
   return ok ? 0 : 1;
 }

@@ -9,6 +9,11 @@
 # reactor and Python agree on every total, prints the times and ratios, and
 # exits non-zero if a goal is missed.
 #
+# The goals are judged on CPU time (user + system of each command, best of
+# RUNS): on a machine shared with other work, wall time mostly measures how
+# long a command waited for its core, and the longer run waits more. Wall
+# times are printed beside them.
+#
 # Usage: tests/bench/log_parser_bench.sh [BIN_DIR]     (default: build/bin)
 # Env:   LINES, RUNS (default 3), KEEP=1 keeps the generated file
 set -euo pipefail
@@ -33,25 +38,26 @@ command -v taskset >/dev/null && ONE=(taskset -c "$(( $(nproc) - 1 ))")
 size=$(stat -c %s "$log")
 cat "$log" >/dev/null  # into the page cache: every contender reads from memory
 
-# Seconds (3 decimals) of the fastest of N runs of a command.
+# "WALL CPU": seconds (3 decimals) of the fastest of N runs of a command,
+# by wall time and by CPU time (user + system), each the best of the runs.
 best_of() {
-  local n=$1 best="" t0 t1 t
+  local n=$1 best_wall="" best_cpu="" wall cpu
   shift
   for ((i = 0; i < n; i++)); do
-    t0=$(date +%s%N)
-    "$@" >"$work/out" 2>"$work/err"
-    t1=$(date +%s%N)
-    t=$(( (t1 - t0) / 1000000 ))
-    if [[ -z $best || $t -lt $best ]]; then best=$t; fi
+    local TIMEFORMAT='%3R %3U %3S'
+    read -r wall user sys < <({ time "$@" >"$work/out" 2>"$work/err"; } 2>&1)
+    wall=$(( 10#${wall/./} )) cpu=$(( 10#${user/./} + 10#${sys/./} ))
+    if [[ -z $best_wall || $wall -lt $best_wall ]]; then best_wall=$wall; fi
+    if [[ -z $best_cpu || $cpu -lt $best_cpu ]]; then best_cpu=$cpu; fi
   done
-  printf '%d.%03d' $((best / 1000)) $((best % 1000))
+  printf '%d.%03d %d.%03d\n' $((best_wall / 1000)) $((best_wall % 1000)) $((best_cpu / 1000)) $((best_cpu % 1000))
 }
 
-t_wc=$(best_of "$RUNS" "${ONE[@]}" wc -l "$log")
-t_reactor=$(best_of "$RUNS" "${ONE[@]}" "$BIN/reactor" metrics parse "$log")
+read -r w_wc t_wc < <(best_of "$RUNS" "${ONE[@]}" wc -l "$log")
+read -r w_reactor t_reactor < <(best_of "$RUNS" "${ONE[@]}" "$BIN/reactor" metrics parse "$log")
 cp "$work/out" "$work/reactor.json"
 reactor_unparsed=$(cat "$work/err")
-t_python=$(best_of 1 "${ONE[@]}" python3 tests/bench/regex_parser.py "$log")
+read -r w_python t_python < <(best_of 1 "${ONE[@]}" python3 tests/bench/regex_parser.py "$log")
 cp "$work/out" "$work/python.json"
 python_unparsed=$(cat "$work/err")
 
@@ -71,14 +77,17 @@ EOF
   exit 1
 }
 
-python3 - "$LINES" "$size" "$t_wc" "$t_reactor" "$t_python" "$reactor_unparsed" <<'EOF'
+python3 - "$LINES" "$size" "$t_wc" "$t_reactor" "$t_python" "$reactor_unparsed" "$w_wc" "$w_reactor" "$w_python" <<'EOF'
 import sys
 lines, size = int(sys.argv[1]), int(sys.argv[2])
 wc, reactor, python = (max(float(x), 0.001) for x in sys.argv[3:6])
+w_wc, w_reactor, w_python = (max(float(x), 0.001) for x in sys.argv[7:10])
 print(f"file: {lines:,} lines, {size / 2**20:.0f} MiB ({sys.argv[6]})")
-print(f"wc -l                    {wc:8.3f} s")
-print(f"reactor metrics parse    {reactor:8.3f} s   {lines / reactor / 1e6:5.1f} M lines/s, {size / reactor / 2**20:5.0f} MiB/s")
-print(f"python regex parser      {python:8.3f} s")
+print("                         CPU (user+sys)   wall")
+print(f"wc -l                    {wc:8.3f} s     {w_wc:8.3f} s")
+print(f"reactor metrics parse    {reactor:8.3f} s     {w_reactor:8.3f} s   {lines / reactor / 1e6:5.1f} M lines/s of CPU, {size / reactor / 2**20:5.0f} MiB/s")
+print(f"python regex parser      {python:8.3f} s     {w_python:8.3f} s")
+print(f"(wall ratios: python / reactor {w_python / w_reactor:5.1f}x, reactor / wc -l {w_reactor / w_wc:5.1f}x)")
 ok1, ok2 = python / reactor >= 10, reactor / wc <= 10
 print(f"python / reactor = {python / reactor:5.1f}x (goal >= 10x)  {'ok' if ok1 else 'MISSED'}")
 print(f"reactor / wc -l  = {reactor / wc:5.1f}x (goal <= 10x)  {'ok' if ok2 else 'MISSED'}")

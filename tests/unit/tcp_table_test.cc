@@ -40,5 +40,49 @@ TEST(TcpTable, ParsesIpv6AndMappedIpv4) {
   EXPECT_EQ(t[1].local_port, 80);
 }
 
+TEST(TcpTable, ReadsTheSocketInode) {
+  auto t = ParseProcNetTcp(kTcp);
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t[0].inode, 1u);
+  EXPECT_EQ(t[2].inode, 3u);
+  // Lines without an inode column (kTcp6 is cut short) read as 0.
+  EXPECT_EQ(ParseProcNetTcp(kTcp6)[0].inode, 0u);
+}
+
+TEST(TcpTable, ExcludedSocketsAreNotCounted) {
+  auto t = ParseProcNetTcp(kTcp);
+  ExcludedSockets probes;
+  EXPECT_EQ(CountEstablishedTo(t, "127.0.0.1:30001", probes), 2);
+  probes.Add(3);  // the prober's connection from port 0xC351
+  EXPECT_EQ(CountEstablishedTo(t, "127.0.0.1:30001", probes), 1);
+  probes.Add(2);
+  EXPECT_EQ(CountEstablishedTo(t, "127.0.0.1:30001", probes), 0);
+  probes.Remove(3);
+  EXPECT_EQ(CountEstablishedTo(t, "127.0.0.1:30001", probes), 1);
+  EXPECT_EQ(probes.size(), 1u);
+}
+
+TEST(TcpTable, ProcessWideProbeSocketsAreSkippedByDefault) {
+  auto t = ParseProcNetTcp(kTcp);
+  const uint64_t inode = 2;
+  ASSERT_FALSE(ProbeSockets().Contains(inode));
+  ProbeSockets().Add(inode);
+  EXPECT_EQ(CountEstablishedTo(t, "127.0.0.1:30001"), 1);
+  ProbeSockets().Remove(inode);
+  EXPECT_EQ(CountEstablishedTo(t, "127.0.0.1:30001"), 2);
+}
+
+TEST(TcpTable, SkipsMalformedAddresses) {
+  const char* text =
+      "  sl  local_address rem_address   st\n"
+      "   0: 0100007G:1F90 0100007F:7531 01\n"   // not hex
+      "   1: 0100007F:1F90 0100007F 01\n"        // no port
+      "   2: 0100007F:1F90 0100007F:7531\n"      // no state
+      "   3: 0100007F:1F90 0100007F:7531 01\n";
+  auto t = ParseProcNetTcp(text);
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].remote_port, 30001);
+}
+
 }  // namespace
 }  // namespace reactor
