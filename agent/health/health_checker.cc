@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "agent/telemetry/counter_registry.h"
+
 namespace reactor {
 
 struct HealthChecker::Check {
@@ -267,6 +269,7 @@ void HealthChecker::Finish(Check& c, bool ok, const std::string& result) {
   c.report.consecutive_failures = c.threshold.consecutive_failures();
   c.report.checks++;
   c.report.last_result = result;
+  CountEvent("reactor_health_checks_total", {{"endpoint", c.target.endpoint}, {"result", ok ? "success" : "failure"}});
   if (tr == HealthTransition::kChanged) {
     c.report.transitions++;
     transition_pending_ = true;
