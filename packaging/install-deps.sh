@@ -16,6 +16,7 @@ runtime_pkgs=(
   nginx libnginx-mod-http-lua curl
   docker.io busybox-static etcd-server etcd-client wrk
   python3 procps iproute2 dpkg-dev file logrotate
+  libjs-chart.js prometheus chromium chromium-driver python3-selenium
 )
 
 pkgs=("${runtime_pkgs[@]}")
