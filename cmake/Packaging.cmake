@@ -33,11 +33,7 @@ install(FILES
   ${CMAKE_SOURCE_DIR}/templates/sites.conf.mustache
   ${CMAKE_SOURCE_DIR}/templates/reactor_balancer.lua
   DESTINATION share/reactor/templates)
-install(FILES
-  ${CMAKE_SOURCE_DIR}/ui/index.html
-  ${CMAKE_SOURCE_DIR}/ui/app.js
-  ${CMAKE_SOURCE_DIR}/ui/app.css
-  DESTINATION share/reactor/ui)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/ui/ DESTINATION share/reactor/ui)
 install(FILES ${REACTOR_PKG_DIR}/grafana-dashboard.json DESTINATION share/doc/reactor)
 install(FILES
   ${CMAKE_SOURCE_DIR}/endpoints/process.conf

@@ -78,7 +78,7 @@ function teardown() {
   if (app.stream) { app.stream.close(); app.stream = null; }
   for (const c of app.charts) c.destroy();
   app.charts = [];
-  for (const t of app.timers) clearInterval(t);
+  for (const t of app.timers) { clearInterval(t); clearTimeout(t); }
   app.timers = [];
 }
 
@@ -91,9 +91,18 @@ function openStream(query, handlers) {
       fn(data);
     });
   }
-  es.onerror = () => {
+  es.onerror = async () => {
     const note = document.getElementById("stream-note");
     if (note) note.textContent = "Live updates interrupted; reconnecting…";
+    if (es.readyState !== EventSource.CLOSED || app.stream !== es) return;
+    // Refused (not a network blip): a session lost with an agent restart
+    // asks for the token again; a full stream (503) is retried later.
+    try {
+      await api("GET", "/v1/session");
+    } catch (e) {
+      if (e.status === 401) { showLogin("Your session ended; log in again."); return; }
+    }
+    app.timers.push(setTimeout(() => { if (app.stream === es) route(); }, 5000));
   };
   es.onopen = () => {
     const note = document.getElementById("stream-note");

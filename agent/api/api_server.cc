@@ -414,6 +414,8 @@ Status ApiServer::Start(const std::string& listen, ApiRoutes* extra_routes) {
   RegisterUiRoutes(*server_, {ctx_.ui_dir, "/usr/share/javascript", ctx_.token, ctx_.manager, ctx_.tls, ctx_.telemetry}, sessions_);
   if (extra_routes) extra_routes->Register(*server_);
   server_->set_payload_max_length(1 << 20);
+  // An idle keep-alive connection holds a worker: browsers keep several.
+  server_->set_keep_alive_timeout(2);
   auto* srv = static_cast<UnixCapableServer*>(server_.get());
   if (listen.rfind("unix:", 0) == 0) {
     std::string path = listen.substr(5);

@@ -18,7 +18,10 @@ using nlohmann::json;
 constexpr Duration kSampleWindow(2000);
 
 const char* const kInstanceStates[] = {"starting", "active", "draining", "errored"};
-const char* const kEndpointStates[] = {"running", "paused", "stopped", "deleting"};
+const char* const kEndpointStates[] = {"running", "paused", "stopped", "deleting", "invalid"};
+
+// As the API shows it: a record that no longer reads is `invalid`.
+std::string StateOf(const EndpointRecord& rec) { return rec.problem.empty() ? EndpointStateName(rec.state) : "invalid"; }
 
 std::vector<std::string> ActiveAddresses(const std::vector<InstanceRecord>& list) {
   std::vector<std::string> out;
@@ -112,7 +115,7 @@ std::string AgentTelemetry::PrometheusText() {
     }
     for (const char* es : kEndpointStates) {
       out.Sample("reactor_endpoint_state", {{"endpoint", name}, {"state", es}},
-                 EndpointStateName(rec.state) == std::string(es) ? 1 : 0);
+                 StateOf(rec) == es ? 1 : 0);
     }
     for (const auto& r : inst) {
       auto hr = health.find(r.id);
@@ -171,7 +174,7 @@ json AgentTelemetry::Sample(const std::vector<std::string>& endpoints) {
     const std::vector<std::string> active = ActiveAddresses(list);
     EndpointMetrics m = s_.collector->Metrics(name, kSampleWindow, active, &tcp);
     const double n = std::max<double>(1, static_cast<double>(active.size()));
-    json j = {{"state", EndpointStateName(rec->state)},
+    json j = {{"state", StateOf(*rec)},
               {"min", rec->config.scaling.min_instances},
               {"max", rec->config.scaling.max_instances},
               {"rules", rec->config.scaling.rules},
@@ -188,7 +191,7 @@ json AgentTelemetry::Sample(const std::vector<std::string>& endpoints) {
               {"draining", 0},
               {"target", nullptr},
               {"range", nullptr},
-              {"problem", ""},
+              {"problem", rec->problem},
               {"last_decision", ""}};
     if (auto st = s_.reconciler->GetStatus(name)) {
       j["instances"] = st->instances;
@@ -196,7 +199,7 @@ json AgentTelemetry::Sample(const std::vector<std::string>& endpoints) {
       j["draining"] = st->draining;
       j["target"] = st->target;
       j["range"] = RangeJson(*st);
-      j["problem"] = st->problem;
+      j["problem"] = rec->problem.empty() ? st->problem : rec->problem;
       j["last_decision"] = st->last_decision;
     }
     json table = json::array();
