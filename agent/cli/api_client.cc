@@ -160,11 +160,9 @@ ApiResponse ApiClient::Request(const std::string& method, const std::string& pat
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
   CURLcode rc = curl_easy_perform(curl);
-  if (rc == CURLE_OK || (on_data && rc == CURLE_WRITE_ERROR)) {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-  } else {
-    out.transport_error = std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc));
-  }
+  // A stream that was answered keeps its status when it breaks later.
+  if (rc == CURLE_OK || on_data) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
+  if (rc != CURLE_OK && out.status == 0) out.transport_error = std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc));
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return out;

@@ -35,7 +35,8 @@ class ApiClient {
 
   /// Streams GET `path` (no overall timeout): each chunk of the body goes to
   /// `on_data` as it arrives; return false from it to stop. The returned
-  /// response has the status and, for a non-2xx answer, the body.
+  /// response has the status and, for a non-2xx answer, the body; status 0
+  /// only when no answer came (a stream that breaks later keeps its 200).
   ApiResponse Stream(const std::string& path, const std::function<bool(std::string_view)>& on_data) const;
 
   /// Prints a failed response (status 0 or non-2xx) as Call does and throws

@@ -76,12 +76,19 @@ void AddLogCommand(CLI::App& app, GlobalOptions& opts) {
     for (const auto& e : j["events"]) PrintEvent(e, opts.json);
     std::cout.flush();
     uint64_t after = j["next"].get<uint64_t>();
+    // A stream that ends (the agent restarting) is opened again from the
+    // last event printed; an agent that stays unreachable for 30 s, or a
+    // refusal (503 beyond the stream cap, 404 after unmanage), ends the
+    // command with its message.
+    int unreachable_s = 0;
     while (follow) {
       ApiResponse r = FollowStream(api, name, opts.json, &after);
-      // A stream that ends cleanly (the agent restarting) is opened again;
-      // a refusal (503 beyond the cap, 404 after unmanage) or an agent
-      // that cannot be reached ends the command with its message.
+      if (r.status == 0 && ++unreachable_s <= 30) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        continue;
+      }
       if (r.status < 200 || r.status >= 300) api.Fail(r);
+      unreachable_s = 0;
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   });

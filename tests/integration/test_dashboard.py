@@ -203,11 +203,12 @@ else:
                 self.shot("endpoint-under-load")
             finally:
                 wrk.wait(timeout=30)
+            # One sample a second through the page's one stream, not more.
             n0 = self.d.execute_script("return window.reactorCharts.rate.data.datasets[0].data.length")
-            time.sleep(2.5)
+            time.sleep(5)
             n1 = self.d.execute_script("return window.reactorCharts.rate.data.datasets[0].data.length")
-            self.assertGreaterEqual(n1 - n0, 2, "about one point a second")
-            self.assertLessEqual(n1 - n0, 4, "about one point a second")
+            self.assertGreaterEqual(n1 - n0, 3, "about one point a second")
+            self.assertLessEqual(n1 - n0, 7, "about one point a second")
 
         def test_stop_and_start_from_the_page(self):
             self.login()

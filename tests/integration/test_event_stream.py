@@ -184,6 +184,19 @@ class EventStreamTest(unittest.TestCase):
         self.assertEqual(seqs, sorted(seqs))
         self.assertEqual(len(seqs), len(set(seqs)))
 
+    def test_a_follower_survives_an_agent_restart_without_repeating_events(self):
+        a = self.agent
+        f = self.follower()
+        a.cli("set", "web", "scaling", "scale_down_delay", "34s", check=0)
+        wait_until(lambda: "scale_down_delay = 34s" in self.output(f), timeout=10, what="the follower streaming")
+        a.stop()
+        a.start()
+        a.cli("set", "web", "scaling", "scale_down_delay", "35s", check=0)
+        wait_until(lambda: "scale_down_delay = 35s" in self.output(f), timeout=40,
+                   what="the follower to print an event recorded after the restart")
+        self.assertIsNone(f.poll())
+        self.assertEqual(self.output(f).count("scale_down_delay = 34s"), 1, self.output(f))
+
     def test_stream_refuses_bad_requests_and_wrong_token(self):
         a = self.agent
 
