@@ -550,14 +550,35 @@ async function showManagers() {
       el("thead", {}, el("tr", {},
         el("th", {scope: "col", text: "Manager"}), el("th", {scope: "col", text: "Address"}),
         el("th", {scope: "col", text: "State"}), el("th", {scope: "col", class: "num", text: "Slots used / total"}),
-        el("th", {scope: "col", text: "Drivers"}))),
-      tbody))));
+        el("th", {scope: "col", class: "num", text: "Instances"}),
+        el("th", {scope: "col", class: "num", text: "Endpoints owned"}),
+        el("th", {scope: "col", class: "num", text: "Lease left"}),
+        el("th", {scope: "col", text: "Placement"}))),
+      tbody)),
+    el("p", {class: "error", id: "manager-error", role: "alert"})));
+  const cordon = (name, verb) => async () => {
+    document.getElementById("manager-error").textContent = "";
+    try {
+      await api("POST", "/v1/managers/" + encodeURIComponent(name) + "/" + verb);
+    } catch (e) { document.getElementById("manager-error").textContent = e.message; }
+  };
+  let key = "";
   const render = (list) => {
+    const k = JSON.stringify(list.map((m) => [m.name, m.state, m.slots, m.slots_used, m.instances, m.owned,
+                                              Math.round((m.lease_left_ms ?? -1) / 1000)]));
+    if (k === key) return;  // keep keyboard focus while nothing changes
+    key = k;
     tbody.replaceChildren(...list.map((m) => el("tr", {"data-manager": m.name},
       el("th", {scope: "row", text: m.name}), el("td", {text: m.address || ""}),
       el("td", {}, stateBadge(m.state || "up")),
       el("td", {class: "num", text: (m.slots_used ?? 0) + " / " + (m.slots ?? 0)}),
-      el("td", {text: (m.drivers || []).join(", ")}))));
+      el("td", {class: "num", text: m.instances ?? 0}),
+      el("td", {class: "num", text: Array.isArray(m.owned) ? m.owned.length : (m.owned ?? 0)}),
+      el("td", {class: "num", text: m.lease_left_ms >= 0 ? fmt(m.lease_left_ms / 1000, 1) + " s" : "–"}),
+      el("td", {}, m.state === "cordoned"
+        ? el("button", {type: "button", "data-uncordon": m.name, onclick: cordon(m.name, "uncordon"), text: "Uncordon"})
+        : el("button", {type: "button", "data-cordon": m.name, onclick: cordon(m.name, "cordon"),
+                        disabled: m.state === "gone", text: "Cordon"})))));
   };
   try { render(await api("GET", "/v1/managers")); } catch (e) { return; }
   openStream("managers=1", {sample: (s) => render(s.managers || [])});

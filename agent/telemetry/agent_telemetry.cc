@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 
+#include "agent/cluster/host_membership.h"
 #include "agent/instances/instance_record.h"
 #include "agent/metrics/tcp_table.h"
 #include "agent/store/keys.h"
@@ -236,12 +237,19 @@ std::optional<TelemetrySource::RuleInputs> AgentTelemetry::Inputs(const std::str
 }
 
 json AgentTelemetry::Managers() {
+  // The same view as GET /v1/managers (state up, cordoned or gone).
   json out = json::array();
-  auto kvs = s_.store->GetPrefix(ManagerPrefix());
-  if (!kvs.ok()) return out;
-  for (const auto& kv : *kvs) {
-    auto j = json::parse(kv.value, nullptr, false);
-    if (j.is_object()) out.push_back(j);
+  auto list = ListManagers(*s_.store);
+  if (!list.ok()) return out;
+  for (const auto& m : *list) {
+    out.push_back({{"name", m.name},
+                   {"address", m.address},
+                   {"state", m.state},
+                   {"slots", m.slots},
+                   {"slots_used", m.slots_used},
+                   {"instances", m.instances},
+                   {"owned", m.owned},
+                   {"lease_left_ms", m.lease_left_ms}});
   }
   return out;
 }

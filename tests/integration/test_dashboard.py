@@ -318,7 +318,14 @@ static_instances = 127.0.0.1:{backend.port}
             self.find("#nav-managers").click()
             self.find("#managers")
             self.wait_text("#managers-rows", "it-test-overview-paginates")
+            self.wait_text("#managers-rows", "up")
+            self.find("button[data-cordon]").click()
+            self.wait_text("#managers-rows", "cordoned")
+            self.assertIn("cordoned", self.agent.cli("managers", check=0).stdout)
             self.shot("managers")
+            self.find("button[data-uncordon]").click()
+            wait_until(lambda: "cordoned" not in self.agent.cli("managers", check=0).stdout,
+                       what="uncordoned from the page")
             # Phone width: nothing but the tables' own scroll boxes overflows.
             self.d.set_window_size(390, 844)
             self.d.get(self.base + "/ui/#/")
