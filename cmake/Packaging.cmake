@@ -8,6 +8,8 @@
 #   /etc/reactor/agent.conf             conffile, every key commented with its default
 #   /etc/reactor/endpoints/             empty; for `endpoints_dir` (off by default)
 #   /usr/share/reactor/templates/       nginx templates (the agent's default template_dir)
+#   /usr/share/reactor/ui/              the dashboard's files (the agent's default ui_dir)
+#   /usr/share/doc/reactor/grafana-dashboard.json   a Grafana dashboard of /metrics
 #   /usr/share/doc/reactor/examples/endpoints/*.conf   example endpoint files
 #   /lib/systemd/system/reactor-agent.service, /etc/init.d/reactor-agent (conffile)
 #   /etc/logrotate.d/reactor            conffile
@@ -31,6 +33,8 @@ install(FILES
   ${CMAKE_SOURCE_DIR}/templates/sites.conf.mustache
   ${CMAKE_SOURCE_DIR}/templates/reactor_balancer.lua
   DESTINATION share/reactor/templates)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/ui/ DESTINATION share/reactor/ui)
+install(FILES ${REACTOR_PKG_DIR}/grafana-dashboard.json DESTINATION share/doc/reactor)
 install(FILES
   ${CMAKE_SOURCE_DIR}/endpoints/process.conf
   ${CMAKE_SOURCE_DIR}/endpoints/docker.conf
@@ -59,7 +63,8 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # The shared libraries come from dpkg-shlibdeps (dpkg-dev); the rest is what
 # the agent runs: nginx, and the lua module for dynamic upstreams.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "nginx, libnginx-mod-http-lua")
+# libjs-chart.js: the dashboard's charts, served from /usr/share/javascript.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "nginx, libnginx-mod-http-lua, libjs-chart.js")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "logrotate")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "docker.io, etcd-server")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

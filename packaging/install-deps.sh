@@ -17,6 +17,7 @@ runtime_pkgs=(
   docker.io busybox-static etcd-server etcd-client wrk
   python3 procps iproute2 dpkg-dev file logrotate
   shellcheck systemd
+  libjs-chart.js prometheus chromium chromium-driver python3-selenium
 )
 
 pkgs=("${runtime_pkgs[@]}")

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/cluster/host_membership.h"
+#include "agent/api/ui_routes.h"
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/store/keys.h"
 
@@ -61,13 +62,6 @@ class UnixCapableServer : public httplib::Server {
     return true;
   }
 };
-
-bool ConstantTimeEqual(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
 
 void Reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -158,22 +152,44 @@ std::string ErrorBody(const Status& st) {
   return json{{"error", first}, {"details", {{"errors", errors}, {"code", HttpStatusFor(st)}}}}.dump();
 }
 
-ApiServer::ApiServer(ApiContext ctx) : ctx_(std::move(ctx)), server_(std::make_unique<UnixCapableServer>()) {}
+ApiServer::ApiServer(ApiContext ctx)
+    : ctx_(std::move(ctx)),
+      sessions_(SystemClock::Get()),
+      hub_(*ctx_.store),
+      stream_slots_(ctx_.stream_cap),
+      server_(std::make_unique<UnixCapableServer>()) {
+  stream_ = {&hub_, &stream_slots_, ctx_.events, ctx_.registry, ctx_.telemetry, &SystemClock::Get()};
+  // Streams hold a thread each; they get their own share of the pool.
+  const size_t threads = static_cast<size_t>(kApiWorkers + ctx_.stream_cap);
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+}
 
 ApiServer::~ApiServer() { Stop(); }
 
 void ApiServer::Routes() {
   httplib::Server& s = *server_;
   ApiContext& c = ctx_;
-  s.set_pre_routing_handler([&c](const httplib::Request& req, httplib::Response& res) {
-    std::string auth = req.get_header_value("Authorization");
-    const std::string prefix = "Bearer ";
-    if (auth.rfind(prefix, 0) != 0 || !ConstantTimeEqual(auth.substr(prefix.size()), c.token)) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      ReplyError(res, Status::Unauthenticated("missing or wrong bearer token"));
-      return httplib::Server::HandlerResponse::Handled;
+  // The bearer token, or a dashboard session (with its CSRF token for a
+  // change): session_auth.h.
+  s.set_pre_routing_handler([this, &c](const httplib::Request& req, httplib::Response& res) {
+    RequestCredentials cred{req.method, req.path, req.get_header_value("Authorization"),
+                            req.get_header_value("Cookie"), req.get_header_value("X-CSRF-Token")};
+    switch (Authorize(cred, c.token, sessions_, c.metrics_without_token)) {
+      case Access::kAllowed:
+      case Access::kPublic:
+        return httplib::Server::HandlerResponse::Unhandled;
+      case Access::kMissingCsrf:
+        res.status = 403;
+        res.set_content(json{{"error", "missing or wrong X-CSRF-Token for this session (reload the dashboard)"},
+                             {"details", {{"code", 403}}}}.dump(),
+                        "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      case Access::kUnauthenticated:
+        break;
     }
-    return httplib::Server::HandlerResponse::Unhandled;
+    res.set_header("WWW-Authenticate", "Bearer");
+    ReplyError(res, Status::Unauthenticated("missing or wrong bearer token"));
+    return httplib::Server::HandlerResponse::Handled;
   });
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "unexpected error";
@@ -294,7 +310,7 @@ void ApiServer::Routes() {
     }
     Reply(res, 200, out);
   });
-  s.Get(ep + "/log", [&c](const httplib::Request& req, httplib::Response& res) {
+  s.Get(ep + "/log", [this, &c](const httplib::Request& req, httplib::Response& res) {
     std::string name = req.matches[1];
     // "_agent" is the agent-wide log (nginx reloads and errors, endpoints_dir).
     if (name != "_agent") {
@@ -306,7 +322,14 @@ void ApiServer::Routes() {
     uint64_t after = req.has_param("after") ? std::strtoull(req.get_param_value("after").c_str(), nullptr, 10) : 0;
     int64_t wait_ms = req.has_param("wait") ? std::strtoll(req.get_param_value("wait").c_str(), nullptr, 10) : 0;
     wait_ms = std::clamp<int64_t>(wait_ms, 0, 30000);
-    auto events = wait_ms > 0 ? c.events->Follow(name, after, Duration(wait_ms)) : c.events->Read(name, after);
+    // A long poll holds a thread: it counts against the stream cap.
+    if (wait_ms > 0 && !stream_slots_.TryAcquire()) {
+      res.set_header("Retry-After", "5");
+      return ReplyError(res, Status::Unavailable("too many open event streams: " + std::to_string(stream_slots_.cap()) +
+                                                 " (the cap) are open; try again later"));
+    }
+    auto events = wait_ms > 0 ? FollowLog(stream_, name, after, Duration(wait_ms)) : c.events->Read(name, after);
+    if (wait_ms > 0) stream_slots_.Release();
     if (!events.ok()) return ReplyError(res, events.status());
     json out = json::array();
     uint64_t next = after;
@@ -315,6 +338,48 @@ void ApiServer::Routes() {
       next = std::max(next, e.seq);
     }
     Reply(res, 200, {{"events", out}, {"next", next}});
+  });
+  // Drains one instance through the normal path: it leaves the upstream at
+  // once, the reconciler deletes it when it has no open connection (or
+  // after drain_timeout) and launches a replacement if the target needs one.
+  s.Post(ep + "/instances/([^/]+)/drain", [&c](const httplib::Request& req, httplib::Response& res) {
+    std::string name = req.matches[1], id = req.matches[2];
+    auto rec = c.registry->Get(name);
+    if (!rec.ok()) return ReplyError(res, rec.status());
+    if (!IsValidKeySegment(id)) return ReplyError(res, Status::InvalidArgument("bad instance id '" + id + "'"));
+    auto kv = c.store->Get(InstanceKey(name, id));
+    if (!kv.ok()) return ReplyError(res, kv.status());
+    if (!kv->has_value()) return ReplyError(res, Status::NotFound("endpoint " + name + " has no instance " + id));
+    auto inst = DecodeInstance(**kv);
+    if (!inst.ok()) return ReplyError(res, inst.status());
+    if (inst->state == InstanceState::kDraining) return Reply(res, 200, {{"id", id}, {"state", "draining"}});
+    if (inst->state != InstanceState::kActive && inst->state != InstanceState::kStarting) {
+      return ReplyError(res, Status::Conflict("instance " + id + " is " + InstanceStateName(inst->state) +
+                                              "; only a starting or active instance can be drained"));
+    }
+    if (inst->cloud == "static") {
+      return ReplyError(res, Status::InvalidArgument("instance " + id +
+                                                     " is a static backend; remove it from static_instances"));
+    }
+    const std::string from = InstanceStateName(inst->state);
+    inst->state = InstanceState::kDraining;
+    inst->state_since_ms = SystemClock::Get().WallMillis();
+    inst->reason = "drained by an operator (API); out of the upstream, waiting for open connections";
+    // Compare-and-swap on the record: a change the loop made meanwhile wins
+    // and the caller is told to look again.
+    Txn txn;
+    txn.compares.push_back(Compare::ModRevisionIs(InstanceKey(name, id), (*kv)->mod_revision));
+    txn.success.push_back(Op::Put(InstanceKey(name, id), EncodeInstance(*inst)));
+    auto r = c.store->Commit(txn);
+    if (!r.ok()) return ReplyError(res, r.status());
+    if (!r->succeeded) return ReplyError(res, Status::Conflict("instance " + id + " changed meanwhile; try again"));
+    c.events->Record(name, "instance", id + " (" + inst->address + ") " + from + " → draining: " + inst->reason);
+    c.wake();
+    Reply(res, 202, {{"id", id}, {"state", "draining"}});
+  });
+  s.Get("/metrics", [&c](const httplib::Request&, httplib::Response& res) {
+    if (!c.telemetry) return ReplyError(res, Status::NotFound("this agent exports no metrics"));
+    res.set_content(c.telemetry->PrometheusText(), "text/plain; version=0.0.4; charset=utf-8");
   });
   s.Get("/v1/managers", [&c](const httplib::Request&, httplib::Response& res) {
     auto list = ListManagers(*c.store);
@@ -343,9 +408,14 @@ void ApiServer::Routes() {
 }
 
 Status ApiServer::Start(const std::string& listen, ApiRoutes* extra_routes) {
+  REACTOR_RETURN_IF_ERROR(hub_.Start());
   Routes();
+  RegisterStreamRoutes(*server_, stream_);
+  RegisterUiRoutes(*server_, {ctx_.ui_dir, "/usr/share/javascript", ctx_.token, ctx_.manager, ctx_.tls, ctx_.telemetry}, sessions_);
   if (extra_routes) extra_routes->Register(*server_);
   server_->set_payload_max_length(1 << 20);
+  // An idle keep-alive connection holds a worker: browsers keep several.
+  server_->set_keep_alive_timeout(2);
   auto* srv = static_cast<UnixCapableServer*>(server_.get());
   if (listen.rfind("unix:", 0) == 0) {
     std::string path = listen.substr(5);
@@ -366,6 +436,7 @@ Status ApiServer::Start(const std::string& listen, ApiRoutes* extra_routes) {
 }
 
 void ApiServer::Stop() {
+  hub_.Stop();  // ends every open stream, so the pool's threads can be joined
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
   struct stat st {};

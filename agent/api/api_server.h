@@ -9,6 +9,9 @@
 #include <string>
 #include <thread>
 
+#include "agent/api/event_hub.h"
+#include "agent/api/session_auth.h"
+#include "agent/api/stream_routes.h"
 #include "agent/common/status.h"
 #include "agent/endpoint/endpoint_registry.h"
 #include "agent/events/event_log.h"
@@ -38,10 +41,23 @@ struct ApiContext {
   std::string token;
   /// Called after every successful change, so the agent loop acts at once.
   std::function<void()> wake;
+  /// Numbers for /metrics and the stream's samples; null: neither is served.
+  TelemetrySource* telemetry = nullptr;
+  /// [agent] metrics_without_token: GET /metrics needs no token.
+  bool metrics_without_token = false;
+  /// Open event streams and long polls beyond this get 503 (stream_routes.h).
+  int stream_cap = 64;
+  /// The dashboard's files (empty: DefaultUiDir(), ui_routes.h).
+  std::string ui_dir;
+  /// The listener is TLS (session cookies get Secure).
+  bool tls = false;
 };
 
 class ApiServer {
  public:
+  /// Threads of the API's pool that never serve a stream (stream_routes.h).
+  static constexpr int kApiWorkers = 8;
+
   explicit ApiServer(ApiContext ctx);
   ~ApiServer();
 
@@ -49,10 +65,16 @@ class ApiServer {
   /// IOError naming the address if it cannot bind.
   Status Start(const std::string& listen, ApiRoutes* extra_routes = nullptr);
   void Stop();
+  /// Event streams and long polls open now.
+  int OpenStreams() const { return stream_slots_.InUse(); }
 
  private:
   void Routes();
   ApiContext ctx_;
+  SessionStore sessions_;
+  EventHub hub_;
+  StreamSlots stream_slots_;
+  StreamContext stream_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::string unix_path_;

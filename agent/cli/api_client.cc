@@ -22,6 +22,25 @@ size_t AppendBody(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+// A streamed body: 2xx chunks go to the callback, anything else is kept
+// whole for the error message.
+struct StreamSink {
+  CURL* curl = nullptr;
+  const std::function<bool(std::string_view)>* on_data = nullptr;
+  std::string* body = nullptr;
+};
+
+size_t StreamBody(char* data, size_t size, size_t n, void* user) {
+  auto* s = static_cast<StreamSink*>(user);
+  long status = 0;
+  curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status >= 300) {
+    s->body->append(data, size * n);
+    return size * n;
+  }
+  return (*s->on_data)(std::string_view(data, size * n)) ? size * n : 0;
+}
+
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
@@ -100,7 +119,8 @@ ApiClient::ApiClient(const GlobalOptions& opts) {
 }
 
 ApiResponse ApiClient::Request(const std::string& method, const std::string& path, const std::string& body,
-                               const std::string& content_type) const {
+                               const std::string& content_type,
+                               const std::function<bool(std::string_view)>* on_data) const {
   ApiResponse out;
   CURL* curl = curl_easy_init();
   if (!curl) {
@@ -122,19 +142,27 @@ ApiResponse ApiClient::Request(const std::string& method, const std::string& pat
   }
   if (!unix_socket_.empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, unix_socket_.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out.body);
+  StreamSink sink{curl, on_data, &out.body};
+  if (on_data) {
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, StreamBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+    // No overall timeout; a stream whose heartbeats (every 2 s) stop for
+    // 10 s is dead.
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 10L);
+  } else {
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out.body);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 120000L);
+  }
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 120000L);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
   CURLcode rc = curl_easy_perform(curl);
-  if (rc == CURLE_OK) {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-  } else {
-    out.transport_error = std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc));
-  }
+  // A stream that was answered keeps its status when it breaks later.
+  if (rc == CURLE_OK || on_data) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
+  if (rc != CURLE_OK && out.status == 0) out.transport_error = std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc));
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return out;
@@ -149,16 +177,24 @@ ApiResponse ApiClient::Post(const std::string& path, const std::string& body, co
   return Request("POST", path, body, ct);
 }
 
+ApiResponse ApiClient::Stream(const std::string& path, const std::function<bool(std::string_view)>& on_data) const {
+  return Request("GET", path, "", "", &on_data);
+}
+
 nlohmann::json ApiClient::Call(const std::string& method, const std::string& path, const std::string& body,
                                const std::string& content_type) const {
   ApiResponse r = Request(method, path, body, content_type);
+  if (r.status >= 200 && r.status < 300) return r.Json();
+  Fail(r);
+}
+
+void ApiClient::Fail(const ApiResponse& r) const {
   if (r.status == 0) {
     std::cerr << "reactor: cannot reach the agent at " << (unix_socket_.empty() ? base_url_ : "unix:" + unix_socket_)
               << ": " << r.transport_error << "\n";
     throw CliExit{kExitFailure};
   }
   nlohmann::json j = r.Json();
-  if (r.status >= 200 && r.status < 300) return j;
   std::string msg = j.is_object() && j.contains("error") ? j["error"].get<std::string>() : r.body;
   std::cerr << "reactor: " << msg << "\n";
   if (j.is_object() && j.contains("details") && j["details"].is_object() && j["details"].contains("errors") &&

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "agent/cli/commands.h"
 
@@ -31,6 +33,16 @@ class ApiClient {
   ApiResponse Put(const std::string& path, const std::string& body, const std::string& content_type) const;
   ApiResponse Post(const std::string& path, const std::string& body, const std::string& content_type) const;
 
+  /// Streams GET `path` (no overall timeout): each chunk of the body goes to
+  /// `on_data` as it arrives; return false from it to stop. The returned
+  /// response has the status and, for a non-2xx answer, the body; status 0
+  /// only when no answer came (a stream that breaks later keeps its 200).
+  ApiResponse Stream(const std::string& path, const std::function<bool(std::string_view)>& on_data) const;
+
+  /// Prints a failed response (status 0 or non-2xx) as Call does and throws
+  /// CliExit (2 for 400/404/409, 1 otherwise).
+  [[noreturn]] void Fail(const ApiResponse& r) const;
+
   /// Sends the request and, on any failure, prints the error to stderr and
   /// throws CliExit (2 for 400/404/409, 1 otherwise). Returns the JSON body.
   nlohmann::json Call(const std::string& method, const std::string& path, const std::string& body = "",
@@ -38,7 +50,8 @@ class ApiClient {
 
  private:
   ApiResponse Request(const std::string& method, const std::string& path, const std::string& body,
-                      const std::string& content_type) const;
+                      const std::string& content_type,
+                      const std::function<bool(std::string_view)>* on_data = nullptr) const;
   std::string base_url_;     // http://127.0.0.1:7070 (for unix sockets: http://localhost)
   std::string unix_socket_;  // set for unix:/path
   std::string token_;

@@ -397,6 +397,16 @@ const std::vector<Key>& AgentKeys() {
          return ParseDurationIn(v, Duration(1000), Duration(600000), &c->lease_ttl);
        },
        [](const AgentConfig& c) { return FormatDuration(c.lease_ttl); }},
+      {"agent", "metrics_without_token",
+       [](const std::string& v, AgentConfig* c) -> std::string {
+         if (v == "true") c->metrics_without_token = true;
+         else if (v == "false") c->metrics_without_token = false;
+         else return "'" + v + "' is not true or false";
+         return "";
+       },
+       [](const AgentConfig& c) -> std::string { return c.metrics_without_token ? "true" : "false"; }},
+      {"agent", "ui_dir", [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->ui_dir); },
+       [](const AgentConfig& c) { return c.ui_dir; }},
 
       {"nginx", "mode",
        [](const std::string& v, AgentConfig* c) -> std::string {

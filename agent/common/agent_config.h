@@ -204,6 +204,8 @@ struct AgentConfig {
   std::string address;
   /// This host's lease in the store: it is gone once the lease expires.
   Duration lease_ttl{5000};
+  bool metrics_without_token = false;  // GET /metrics needs no token
+  std::string ui_dir;                  // the dashboard's files; empty = /usr/share/reactor/ui
   // [nginx]
   NginxSettings nginx;
   // [cloud:docker], [cloud:process]

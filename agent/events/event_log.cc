@@ -135,6 +135,8 @@ Status EventLog::Trim(const std::string& endpoint) {
   return store_.Commit(txn).status();
 }
 
+Event DecodeEvent(const KeyValue& kv) { return ParseEvent(kv); }
+
 Status EventLog::Remove(const std::string& endpoint) {
   {
     std::lock_guard<std::mutex> lock(mu_);

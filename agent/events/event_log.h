@@ -24,6 +24,9 @@ struct Event {
   std::string message;
 };
 
+/// Decodes one stored event (a key under EventPrefix and its JSON value).
+Event DecodeEvent(const KeyValue& kv);
+
 class EventLog : public EventSink {
  public:
   /// `retain` events are kept per endpoint; older ones are trimmed by Trim().

@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "agent/telemetry/counter_registry.h"
+
 namespace reactor {
 
 struct HealthChecker::Check {
@@ -265,6 +267,7 @@ void HealthChecker::Finish(Check& c, bool ok, const std::string& result) {
   c.report.consecutive_failures = c.threshold.consecutive_failures();
   c.report.checks++;
   c.report.last_result = result;
+  CountEvent("reactor_health_checks_total", {{"endpoint", c.target.endpoint}, {"result", ok ? "success" : "failure"}});
   if (tr == HealthTransition::kChanged) {
     c.report.transitions++;
     transition_pending_ = true;

@@ -70,6 +70,9 @@ void MetricsCollector::Poll() {
     const int64_t line_ms = static_cast<int64_t>(std::llround(r.time * 1000));
     const int64_t age_ms = std::max<int64_t>(0, wall_ms - line_ms);
     const int64_t second = FloorDiv(now_ms - age_ms, 1000);
+    auto totals = totals_.find(r.endpoint);
+    if (totals == totals_.end()) totals = totals_.emplace(std::string(r.endpoint), RequestTotals()).first;
+    totals->second.Add(r);
     Tracked& t = Track(r.endpoint, now_s);
     if (second < now_s - t.retention_s) return;  // older than anything kept
     t.window.Add(second, r);
@@ -164,6 +167,11 @@ uint64_t MetricsCollector::Foreign() const {
 std::string MetricsCollector::LogProblem() const {
   std::lock_guard<std::mutex> lock(mu_);
   return problem_;
+}
+
+std::map<std::string, RequestTotals> MetricsCollector::Totals() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {totals_.begin(), totals_.end()};
 }
 
 size_t MetricsCollector::TrackedEndpoints() const {

@@ -43,6 +43,7 @@
 #include "agent/common/clock.h"
 #include "agent/metrics/log_file_system.h"
 #include "agent/metrics/log_tailer.h"
+#include "agent/metrics/request_totals.h"
 #include "agent/metrics/tcp_table.h"
 #include "agent/metrics/traffic_window.h"
 
@@ -107,6 +108,9 @@ class MetricsCollector {
   uint64_t Foreign() const;
   /// Why the access log cannot be read ("" when it can).
   std::string LogProblem() const;
+  /// Every endpoint's cumulative counters since start (for /metrics). An
+  /// endpoint appears with its first request and is never dropped.
+  std::map<std::string, RequestTotals> Totals() const;
   /// Number of endpoints with buckets or recent queries (for tests and memory checks).
   size_t TrackedEndpoints() const;
 
@@ -129,6 +133,7 @@ class MetricsCollector {
   // State below is protected by mu_.
   LogTailer tailer_;
   std::map<std::string, Tracked, std::less<>> endpoints_;
+  std::map<std::string, RequestTotals, std::less<>> totals_;
   int64_t started_s_ = 0;
   bool polled_ = false;
   uint64_t unparsed_ = 0;

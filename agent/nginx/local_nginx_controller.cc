@@ -16,6 +16,7 @@
 #include "agent/nginx/nginx_control_client.h"
 #include "agent/nginx/nginx_process.h"
 #include "agent/nginx/nginx_routes.h"
+#include "agent/telemetry/counter_registry.h"
 
 namespace reactor {
 namespace fs = std::filesystem;
@@ -573,6 +574,7 @@ Status LocalNginxController::ApplyLocked() {
     failed_files_ = files.value();
     last_error_ = s;
     events_.Record("", "error", "nginx config refused, the last good one keeps serving: " + s.message());
+    CountEvent("reactor_nginx_reloads_total", {{"result", "failed"}});
     return s;
   }
   live_files_ = std::move(files).value();
@@ -773,6 +775,7 @@ Status LocalNginxController::ReloadLocked(const std::string& timings) {
     return Status::Unavailable("reload nginx (pid " + std::to_string(pid) + "): " + strerror(errno));
   }
   ++reload_count_;
+  CountEvent("reactor_nginx_reloads_total", {{"result", "ok"}});
   events_.Record("", "reload",
                  "nginx reloaded (config generation " + std::to_string(generation_) + "; " + timings + ")");
   return Status::Ok();

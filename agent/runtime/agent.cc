@@ -20,6 +20,7 @@
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/metrics/tcp_table.h"
 #include "agent/nginx/nginx_factory.h"
+#include "agent/telemetry/counting_store.h"
 
 namespace reactor {
 
@@ -120,7 +121,7 @@ Status Agent::Start() {
   }
   auto store = OpenStore(url, clock_);
   if (!store.ok()) return store.status().WithContext("state = " + url);
-  store_ = std::move(*store);
+  store_ = std::make_unique<CountingStore>(std::move(*store), CounterRegistry::Global());
   events_ = std::make_unique<EventLog>(*store_, clock_);
 
   nginx_ = MakeNginxController(config_.nginx, *events_, clock_);
@@ -184,6 +185,12 @@ Status Agent::Start() {
   ctx.manager = config_.name;
   ctx.token = *token;
   ctx.wake = [this] { Wake(); };
+  telemetry_ = std::make_unique<AgentTelemetry>(AgentTelemetry::Sources{
+      registry_.get(), reconciler_.get(), store_.get(), collector_.get(), custom_metrics_.get(), health_.get(),
+      &CounterRegistry::Global(), [this] { return api_ ? api_->OpenStreams() : 0; }});
+  ctx.telemetry = telemetry_.get();
+  ctx.metrics_without_token = config_.metrics_without_token;
+  ctx.ui_dir = config_.ui_dir;
   api_ = std::make_unique<ApiServer>(ctx);
   Store* store_ptr = store_.get();
   metrics_routes_ = std::make_unique<MetricsRoutes>(

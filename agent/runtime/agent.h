@@ -24,6 +24,7 @@
 #include "agent/nginx/nginx_controller.h"
 #include "agent/runtime/reconciler.h"
 #include "agent/store/store.h"
+#include "agent/telemetry/agent_telemetry.h"
 
 namespace reactor {
 
@@ -71,6 +72,7 @@ class Agent {
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<EndpointRegistry> registry_;
   std::unique_ptr<ProcHostPortProbe> probe_;
+  std::unique_ptr<AgentTelemetry> telemetry_;
   std::unique_ptr<ApiServer> api_;
   std::map<std::string, std::string> dir_files_;  // endpoint name → file content last applied
 

@@ -10,6 +10,7 @@
 #include "agent/cloud/static_cloud.h"
 #include "agent/common/units.h"
 #include "agent/store/keys.h"
+#include "agent/telemetry/counter_registry.h"
 
 namespace reactor {
 
@@ -498,6 +499,7 @@ void Reconciler::Scale(EndpointRound& round) {
     drained = Drain(round, n, all_at_once ? std::string("endpoint ") + EndpointStateName(rec.state)
                                           : "scaling down to " + std::to_string(target));
   }
+  if (launched + drained > 0) CountEvent("reactor_endpoint_scale_events_total", {{"endpoint", rec.name}, {"direction", launched > 0 ? "up" : "down"}}, launched + drained);
   // Every scaling action is logged with the numbers behind it; a decision
   // that holds back (stabilisation) is logged once when it starts holding.
   if (!explanation.empty()) {

@@ -37,6 +37,7 @@ std::string InstanceKey(const std::string& endpoint, const std::string& instance
 }
 
 std::string EventPrefix(const std::string& endpoint) { return Kind("events") + endpoint + "/"; }
+std::string EventRootPrefix() { return Kind("events"); }
 std::string EventKey(const std::string& endpoint, uint64_t seq) {
   char digits[21];
   std::snprintf(digits, sizeof(digits), "%020llu", static_cast<unsigned long long>(seq));

@@ -41,6 +41,8 @@ std::string InstanceKey(const std::string& endpoint, const std::string& instance
 /// An endpoint's event log; seq is zero-padded to 20 digits so key order is
 /// numeric order.
 std::string EventPrefix(const std::string& endpoint);
+/// Every endpoint's event log (the parent of each EventPrefix).
+std::string EventRootPrefix();
 std::string EventKey(const std::string& endpoint, uint64_t seq);
 
 /// Registered managers (hosts), each under its own lease.

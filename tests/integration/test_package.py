@@ -97,6 +97,10 @@ class PackageContents(unittest.TestCase):
             ("/usr/share/doc/reactor/examples/endpoints/process.conf", "-rw-r--r--"),
             ("/usr/share/doc/reactor/examples/endpoints/docker.conf", "-rw-r--r--"),
             ("/usr/share/doc/reactor/examples/endpoints/static.conf", "-rw-r--r--"),
+            ("/usr/share/reactor/ui/index.html", "-rw-r--r--"),
+            ("/usr/share/reactor/ui/app.js", "-rw-r--r--"),
+            ("/usr/share/reactor/ui/app.css", "-rw-r--r--"),
+            ("/usr/share/doc/reactor/grafana-dashboard.json", "-rw-r--r--"),
         ]:
             with self.subTest(path=path):
                 self.assertIn(path, entries)
@@ -107,6 +111,8 @@ class PackageContents(unittest.TestCase):
         # Every shipped template is the source tree's.
         for name in os.listdir(os.path.join(SRC, "templates")):
             self.assertIn(f"/usr/share/reactor/templates/{name}", entries)
+        for name in os.listdir(os.path.join(SRC, "ui")):
+            self.assertIn(f"/usr/share/reactor/ui/{name}", entries)
 
     def test_control_fields(self):
         self.assertEqual(self.field("Package"), "reactor")
@@ -116,7 +122,7 @@ class PackageContents(unittest.TestCase):
         self.assertTrue(self.field("Maintainer"))
         self.assertEqual(self.field("Homepage"), "")
         depends = [d.strip().split()[0] for d in self.field("Depends").split(",")]
-        for pkg in ["nginx", "libnginx-mod-http-lua", "libcurl4", "libsqlite3-0", "libsystemd0", "libc6"]:
+        for pkg in ["nginx", "libnginx-mod-http-lua", "libjs-chart.js", "libcurl4", "libsqlite3-0", "libsystemd0", "libc6"]:
             self.assertIn(pkg, depends)
 
     def test_conffiles_and_maintainer_scripts(self):

@@ -1,0 +1,623 @@
+// reactor dashboard. Plain DOM, no build step; charts by Chart.js (Debian's
+// libjs-chart.js, served by the agent from /usr/share/javascript). Every
+// live number arrives through one Server-Sent Events stream per page
+// (/v1/stream), never a poll per chart. Data is written with textContent
+// only, so nothing the agent returns can become markup.
+"use strict";
+
+const PAGE_SIZE = 25;          // endpoints per overview page
+const HISTORY_S = 600;         // the endpoint page charts the last 10 minutes
+const SPARK_POINTS = 60;       // the overview's sparklines: the last minute
+const LOG_LINES = 300;
+
+const app = {
+  csrf: "",
+  manager: "",
+  stream: null,                // the page's EventSource
+  charts: [],                  // Chart instances of the page
+  timers: [],
+  overviewPage: 0,
+  overviewFilter: "",
+};
+
+// ---------------------------------------------------------------- helpers
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function main() { return document.getElementById("main"); }
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || ("HTTP " + status));
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function api(method, path, body) {
+  const headers = {"Accept": "application/json"};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = app.csrf;
+  const res = await fetch(path, {method, headers, credentials: "same-origin",
+                                 body: body === undefined ? undefined : JSON.stringify(body)});
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = null; }
+  if (res.status === 401 && path !== "/v1/session") { showLogin("Your session ended; log in again."); }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+function fmt(v, digits) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  const d = digits === undefined ? 1 : digits;
+  return Number(v).toFixed(d);
+}
+function fmtMs(seconds) { return seconds === null || seconds === undefined ? "–" : fmt(seconds * 1000, 0) + " ms"; }
+function fmtRange(r) {
+  if (!r) return "contradicting rules";
+  return "[" + r[0] + ", " + (r[1] === null ? "∞" : r[1]) + "]";
+}
+function stateBadge(s) { return el("span", {class: "state state-" + s, text: s}); }
+function timeText(ms) { return new Date(ms).toLocaleTimeString(); }
+
+function teardown() {
+  if (app.stream) { app.stream.close(); app.stream = null; }
+  for (const c of app.charts) c.destroy();
+  app.charts = [];
+  for (const t of app.timers) { clearInterval(t); clearTimeout(t); }
+  app.timers = [];
+}
+
+function openStream(query, handlers) {
+  const es = new EventSource("/v1/stream?" + query, {withCredentials: true});
+  for (const [name, fn] of Object.entries(handlers)) {
+    es.addEventListener(name, (ev) => {
+      let data = null;
+      try { data = JSON.parse(ev.data); } catch (e) { return; }
+      fn(data);
+    });
+  }
+  es.onerror = async () => {
+    const note = document.getElementById("stream-note");
+    if (note) note.textContent = "Live updates interrupted; reconnecting…";
+    if (es.readyState !== EventSource.CLOSED || app.stream !== es) return;
+    // Refused (not a network blip): a session lost with an agent restart
+    // asks for the token again; a full stream (503) is retried later.
+    try {
+      await api("GET", "/v1/session");
+    } catch (e) {
+      if (e.status === 401) { showLogin("Your session ended; log in again."); return; }
+    }
+    app.timers.push(setTimeout(() => { if (app.stream === es) route(); }, 5000));
+  };
+  es.onopen = () => {
+    const note = document.getElementById("stream-note");
+    if (note) note.textContent = "";
+  };
+  app.stream = es;
+  return es;
+}
+
+// ---------------------------------------------------------------- charts
+
+function lineChart(canvas, series, opts) {
+  const o = opts || {};
+  /* global Chart */
+  const chart = new Chart(canvas, {
+    type: "line",
+    data: {datasets: series.map((s) => ({
+      label: s.label, data: [], borderColor: s.color, backgroundColor: s.color, borderWidth: 1.5,
+      pointRadius: 0, stepped: !!s.stepped, borderDash: s.dash || [], spanGaps: true,
+    }))},
+    options: {
+      animation: false, responsive: true, maintainAspectRatio: false, parsing: false, normalized: true,
+      interaction: {mode: "nearest", intersect: false},
+      plugins: {legend: {display: !o.spark && series.length > 1, labels: {boxWidth: 12}},
+                tooltip: {enabled: !o.spark}},
+      scales: {
+        x: {type: "linear", display: !o.spark,
+            ticks: {maxTicksLimit: 6, callback: (v) => {
+              const ago = Math.round((Date.now() / 1000) - v);
+              return ago <= 0 ? "now" : "-" + (ago >= 60 ? Math.round(ago / 60) + "m" : ago + "s");
+            }}},
+        y: {display: !o.spark, beginAtZero: true, ticks: {maxTicksLimit: 5}},
+      },
+    },
+  });
+  app.charts.push(chart);
+  return chart;
+}
+
+function pushPoints(chart, t, values, keep) {
+  chart.data.datasets.forEach((ds, i) => {
+    const y = values[i];
+    ds.data.push({x: t, y: (y === null || y === undefined) ? null : y});
+    while (ds.data.length > 0 && ds.data[0].x < t - keep) ds.data.shift();
+  });
+  chart.options.scales.x.min = t - keep;
+  chart.options.scales.x.max = t;
+  chart.update("none");
+}
+
+// ---------------------------------------------------------------- login
+
+function showLogin(message) {
+  teardown();
+  app.csrf = "";
+  document.getElementById("nav").hidden = true;
+  const err = el("p", {class: "error", id: "login-error", role: "alert", text: message || ""});
+  const input = el("input", {type: "password", id: "token", name: "token", autocomplete: "current-password",
+                              "aria-describedby": "token-help login-error", required: true});
+  const form = el("form", {class: "login", id: "login-form", onsubmit: async (ev) => {
+    ev.preventDefault();
+    const button = form.querySelector("button");
+    button.disabled = true;
+    err.textContent = "Checking…";
+    try {
+      const r = await api("POST", "/v1/session", {token: input.value});
+      app.csrf = r.csrf;
+      app.manager = r.manager;
+      input.value = "";
+      loggedIn();
+    } catch (e) {
+      err.textContent = e.message;
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    } finally {
+      button.disabled = false;
+    }
+  }},
+    el("h2", {text: "Log in"}),
+    el("div", {class: "field"},
+       el("label", {for: "token", text: "API token"}),
+       input,
+       el("p", {class: "muted", id: "token-help",
+                text: "Paste the agent's token once (the contents of its token_file, e.g. /etc/reactor/token). " +
+                      "The browser keeps only a session cookie."})),
+    err,
+    el("button", {type: "submit", class: "primary", id: "login-button", text: "Log in"}));
+  main().replaceChildren(form);
+  input.focus();
+}
+
+function loggedIn() {
+  const nav = document.getElementById("nav");
+  nav.hidden = false;
+  document.getElementById("who").textContent = app.manager ? "manager " + app.manager : "";
+  route();
+}
+
+// ---------------------------------------------------------------- overview
+
+async function showOverview() {
+  const root = el("section", {"aria-labelledby": "overview-title"});
+  const filter = el("input", {type: "search", id: "filter", placeholder: "name contains…", value: app.overviewFilter,
+                               "aria-label": "Filter endpoints by name"});
+  const pager = el("div", {class: "pager", role: "navigation", "aria-label": "Pages of endpoints"});
+  const tbody = el("tbody", {id: "endpoint-rows"});
+  const table = el("table", {id: "endpoints"},
+    el("caption", {id: "endpoints-caption", text: "Endpoints"}),
+    el("thead", {}, el("tr", {},
+      el("th", {scope: "col", text: "Endpoint"}), el("th", {scope: "col", text: "State"}),
+      el("th", {scope: "col", class: "num", text: "Healthy / target"}),
+      el("th", {scope: "col", class: "hide-narrow", text: "Range"}),
+      el("th", {scope: "col", class: "num", text: "Rate /s"}),
+      el("th", {scope: "col", class: "num", text: "p95"}),
+      el("th", {scope: "col", class: "num", text: "Errors /s"}),
+      el("th", {scope: "col", class: "hide-narrow", text: "Last minute"}))),
+    tbody);
+  const mgrBody = el("tbody", {id: "manager-rows"});
+  root.append(
+    el("h2", {id: "overview-title", text: "Overview"}),
+    el("p", {class: "notice", id: "stream-note", role: "status"}),
+    el("div", {class: "toolbar"}, el("label", {for: "filter", class: "muted", text: "Filter"}), filter),
+    pager,
+    el("div", {class: "table-wrap"}, table),
+    el("h3", {text: "Managers"}),
+    el("div", {class: "table-wrap"}, el("table", {id: "overview-managers"},
+      el("thead", {}, el("tr", {}, el("th", {scope: "col", text: "Manager"}),
+        el("th", {scope: "col", class: "num", text: "Slots used / total"}))),
+      mgrBody)));
+  main().replaceChildren(root);
+
+  let all = [];
+  const rows = new Map();      // name → {cells, spark}
+  const load = async () => {
+    try {
+      const r = await api("GET", "/v1/endpoints");
+      all = r.endpoints;
+    } catch (e) {
+      if (e.status !== 401) document.getElementById("stream-note").textContent = e.message;
+      return;
+    }
+    render();
+  };
+  const render = () => {
+    const f = app.overviewFilter;
+    const shown = all.filter((e) => !f || e.name.includes(f));
+    const pages = Math.max(1, Math.ceil(shown.length / PAGE_SIZE));
+    app.overviewPage = Math.min(app.overviewPage, pages - 1);
+    const page = shown.slice(app.overviewPage * PAGE_SIZE, (app.overviewPage + 1) * PAGE_SIZE);
+    const names = page.map((e) => e.name);
+    const same = names.length === rows.size && names.every((n) => rows.has(n));
+    pager.replaceChildren(
+      el("button", {type: "button", id: "page-prev", disabled: app.overviewPage === 0,
+                    onclick: () => { app.overviewPage--; render(); }, text: "‹ Previous"}),
+      el("span", {id: "page-info", text: "Page " + (app.overviewPage + 1) + " of " + pages + " (" +
+                                           shown.length + " endpoints)"}),
+      el("button", {type: "button", id: "page-next", disabled: app.overviewPage >= pages - 1,
+                    onclick: () => { app.overviewPage++; render(); }, text: "Next ›"}));
+    for (const e of page) {
+      if (rows.has(e.name)) updateRow(rows.get(e.name), e);
+    }
+    if (same && app.stream) return;
+    if (app.stream) { app.stream.close(); app.stream = null; }
+    for (const c of app.charts) c.destroy();
+    app.charts = [];
+    rows.clear();
+    tbody.replaceChildren();
+    for (const e of page) {
+      const cells = {
+        state: el("td", {}), healthy: el("td", {class: "num"}), range: el("td", {class: "hide-narrow"}),
+        rate: el("td", {class: "num"}), p95: el("td", {class: "num"}), errors: el("td", {class: "num"}),
+      };
+      const canvas = el("canvas", {"aria-hidden": "true"});
+      const spark = el("td", {class: "hide-narrow"}, el("div", {class: "spark"}, canvas));
+      tbody.append(el("tr", {"data-endpoint": e.name},
+        el("th", {scope: "row"}, el("a", {href: "#/endpoint/" + encodeURIComponent(e.name), text: e.name})),
+        cells.state, cells.healthy, cells.range, cells.rate, cells.p95, cells.errors, spark));
+      const row = {cells, chart: lineChart(canvas, [{label: "rate", color: "#0b5cad"}], {spark: true})};
+      rows.set(e.name, row);
+      updateRow(row, e);
+    }
+    if (names.length === 0) {
+      tbody.append(el("tr", {}, el("td", {colspan: 8, class: "muted", text: "No endpoints" + (f ? " match." : " yet.")})));
+    }
+    openStream("sample=" + names.map(encodeURIComponent).join(",") + "&managers=1", {
+      sample: (s) => {
+        const t = s.time_ms / 1000;
+        for (const [name, v] of Object.entries(s.endpoints || {})) {
+          const row = rows.get(name);
+          if (!row) continue;
+          updateRow(row, v);
+          pushPoints(row.chart, t, [v.rate], SPARK_POINTS);
+        }
+        renderManagerSlots(mgrBody, s.managers || []);
+      },
+    });
+  };
+  filter.addEventListener("input", () => { app.overviewFilter = filter.value.trim(); app.overviewPage = 0; render(); });
+  await load();
+  app.timers.push(setInterval(load, 15000));  // names and states: new or removed endpoints
+}
+
+function updateRow(row, v) {
+  const c = row.cells;
+  c.state.replaceChildren(stateBadge(v.state));
+  c.healthy.textContent = (v.healthy ?? 0) + " / " + (v.target ?? "–");
+  c.range.textContent = fmtRange(v.range);
+  if (v.rate !== undefined) {
+    c.rate.textContent = fmt(v.rate, 1);
+    c.p95.textContent = fmtMs(v.p95);
+    c.errors.textContent = fmt(v.errors, 2);
+  }
+}
+
+function renderManagerSlots(tbody, managers) {
+  tbody.replaceChildren(...managers.map((m) => el("tr", {},
+    el("th", {scope: "row", text: m.name}),
+    el("td", {class: "num", text: (m.slots_used ?? 0) + " / " + (m.slots ?? 0)}))));
+}
+
+// ---------------------------------------------------------------- endpoint
+
+async function showEndpoint(name) {
+  let info;
+  try {
+    info = await api("GET", "/v1/endpoints/" + encodeURIComponent(name));
+  } catch (e) {
+    main().replaceChildren(el("p", {class: "error", role: "alert", text: e.message}));
+    return;
+  }
+  const cfg = info.config || {};
+  const scaling = cfg.scaling || {};
+  const title = el("h2", {id: "endpoint-title"}, name + " ", el("span", {id: "endpoint-state"}, stateBadge(info.state)));
+  const controlMsg = el("p", {class: "error", id: "control-error", role: "alert"});
+  const control = (state) => async () => {
+    controlMsg.textContent = "";
+    try {
+      await api("PUT", "/v1/endpoints/" + encodeURIComponent(name) + "/state", {state});
+    } catch (e) { controlMsg.textContent = e.message; }
+  };
+  const summary = {
+    instances: el("b", {id: "sum-instances", text: "–"}), target: el("b", {id: "sum-target", text: "–"}),
+    range: el("b", {id: "sum-range", text: "–"}), rate: el("b", {id: "sum-rate", text: "–"}),
+    p95: el("b", {id: "sum-p95", text: "–"}),
+  };
+  const problem = el("p", {class: "notice", id: "endpoint-problem", role: "status"});
+  const decision = el("p", {class: "muted", id: "endpoint-decision"});
+
+  const chartBox = (id, label) => {
+    const canvas = el("canvas", {id: id, role: "img", "aria-label": label + ", last 10 minutes"});
+    return [el("div", {class: "chart"}, el("h3", {text: label}), el("div", {class: "canvas"}, canvas)), canvas];
+  };
+  const [rateBox, rateCanvas] = chartBox("chart-rate", "Requests /s");
+  const [respBox, respCanvas] = chartBox("chart-response", "Response time (ms)");
+  const [errBox, errCanvas] = chartBox("chart-errors", "5xx errors /s");
+  const [actBox, actCanvas] = chartBox("chart-active", "Open connections");
+  const [instBox, instCanvas] = chartBox("chart-instances", "Instances, target and rule range");
+
+  const instBody = el("tbody", {id: "instance-rows"});
+  const drainMsg = el("p", {class: "error", id: "drain-error", role: "alert"});
+
+  // Settings: min, max, rules, with errors in place.
+  const minIn = el("input", {type: "number", id: "min_instances", min: 0, value: scaling.min_instances ?? "",
+                              "aria-describedby": "min_instances-error"});
+  const maxIn = el("input", {type: "number", id: "max_instances", min: 0, value: scaling.max_instances ?? "",
+                              "aria-describedby": "max_instances-error"});
+  const rulesIn = el("textarea", {id: "rules", spellcheck: "false", "aria-describedby": "rules-error rules-help"});
+  rulesIn.value = scaling.rules ?? "";
+  const fieldError = (id) => el("p", {class: "error", id: id + "-error", role: "alert"});
+  const errs = {min_instances: fieldError("min_instances"), max_instances: fieldError("max_instances"),
+                rules: fieldError("rules")};
+  const saved = el("p", {class: "muted", id: "settings-saved", role: "status"});
+  const previewOut = el("div", {class: "preview", id: "rules-preview", role: "status"});
+  const inputs = {min_instances: minIn, max_instances: maxIn, rules: rulesIn};
+  const clearErrors = () => {
+    for (const [k, e] of Object.entries(errs)) { e.textContent = ""; inputs[k].removeAttribute("aria-invalid"); }
+  };
+  const showError = (key, message) => {
+    errs[key].textContent = message;
+    inputs[key].setAttribute("aria-invalid", "true");
+  };
+  const save = async (ev) => {
+    ev.preventDefault();
+    clearErrors();
+    saved.textContent = "";
+    // Raise max before min (and lower min before max) so each step is valid.
+    const min = ["min_instances", minIn.value.trim()], max = ["max_instances", maxIn.value.trim()];
+    const want = Number(max[1]) < Number(scaling.min_instances) ? [min, max] : [max, min];
+    want.push(["rules", rulesIn.value]);
+    let changed = 0;
+    for (const [key, value] of want) {
+      const current = String(scaling[key] ?? "");
+      if (value === current) continue;
+      try {
+        await api("PUT", "/v1/endpoints/" + encodeURIComponent(name) + "/config", {section: "scaling", key, value});
+        scaling[key] = value;
+        changed++;
+      } catch (e) {
+        const lines = (e.body.details && e.body.details.errors) || [e.message];
+        showError(key, lines.join("\n"));
+        inputs[key].focus();
+        return;
+      }
+    }
+    saved.textContent = changed ? "Saved." : "Nothing changed.";
+  };
+  const preview = async () => {
+    clearErrors();
+    previewOut.textContent = "";
+    try {
+      const r = await api("POST", "/v1/endpoints/" + encodeURIComponent(name) + "/rules/preview",
+                          {rules: rulesIn.value, min: Number(minIn.value), max: Number(maxIn.value)});
+      const m = Object.entries(r.metrics).filter(([k]) => !k.startsWith("response.")).map(([k, v]) => k + "=" + fmt(v, 3));
+      let text = "With " + r.instances + " instance(s) and " + m.join(", ") + ":\n" +
+                 "ideal " + fmtRange(r.ideal) + ", clamped " + fmtRange(r.range) + " → target " + r.target;
+      if (r.missing.length) text += "\nno value for: " + r.missing.join(", ") + " (those rules are skipped)";
+      if (r.warning) text += "\nwarning: " + r.warning;
+      previewOut.textContent = text;
+    } catch (e) {
+      if (e.body.details && e.body.details.column) {
+        showError("rules", e.message + "\n(line " + e.body.details.line + ", column " + e.body.details.column + ")");
+      } else {
+        previewOut.textContent = e.message;
+      }
+    }
+  };
+  const settings = el("form", {id: "settings-form", onsubmit: save},
+    el("div", {class: "two"},
+      el("div", {class: "field"}, el("label", {for: "min_instances", text: "min_instances"}), minIn, errs.min_instances),
+      el("div", {class: "field"}, el("label", {for: "max_instances", text: "max_instances"}), maxIn, errs.max_instances)),
+    el("div", {class: "field"}, el("label", {for: "rules", text: "rules"}), rulesIn,
+       el("p", {class: "muted", id: "rules-help", text: "e.g. 5 < rate < 20, response < 800ms"}), errs.rules),
+    el("div", {class: "toolbar"},
+      el("button", {type: "submit", class: "primary", id: "settings-save", text: "Save"}),
+      el("button", {type: "button", id: "rules-preview-button", onclick: preview, text: "What would the rules do?"}),
+      saved),
+    previewOut);
+
+  const log = el("ol", {class: "log", id: "event-log", "aria-label": "Event log, newest last"});
+
+  main().replaceChildren(el("section", {"aria-labelledby": "endpoint-title"},
+    el("p", {}, el("a", {href: "#/", text: "← Overview"})),
+    title,
+    el("p", {class: "muted", text: (cfg.endpoint && cfg.endpoint.url) || ""}),
+    el("div", {class: "toolbar", role: "group", "aria-label": "Endpoint state"},
+      el("button", {type: "button", id: "btn-start", onclick: control("running"), text: "Start"}),
+      el("button", {type: "button", id: "btn-pause", onclick: control("paused"), text: "Pause"}),
+      el("button", {type: "button", id: "btn-stop", class: "danger", onclick: control("stopped"), text: "Stop"})),
+    controlMsg,
+    el("p", {class: "notice", id: "stream-note", role: "status"}),
+    el("div", {class: "summary"},
+      el("div", {}, "healthy / instances", summary.instances), el("div", {}, "target", summary.target),
+      el("div", {}, "rule range", summary.range), el("div", {}, "requests /s", summary.rate),
+      el("div", {}, "p95", summary.p95)),
+    problem, decision,
+    el("div", {class: "charts"}, rateBox, respBox, errBox, actBox, instBox),
+    el("h3", {id: "instances-title", text: "Instances"}),
+    drainMsg,
+    el("div", {class: "table-wrap"}, el("table", {id: "instances", "aria-labelledby": "instances-title"},
+      el("thead", {}, el("tr", {},
+        el("th", {scope: "col", text: "Instance"}), el("th", {scope: "col", text: "State"}),
+        el("th", {scope: "col", text: "Manager"}), el("th", {scope: "col", text: "Address"}),
+        el("th", {scope: "col", text: "Last health check"}), el("th", {scope: "col", text: "Since"}),
+        el("th", {scope: "col", text: "Action"}))),
+      instBody)),
+    el("h3", {text: "Scaling"}),
+    settings,
+    el("h3", {text: "Event log"}),
+    log));
+
+  const rate = lineChart(rateCanvas, [{label: "requests/s", color: "#0b5cad"}]);
+  const resp = lineChart(respCanvas, [{label: "p50", color: "#1a7f37"}, {label: "p95", color: "#9a6700"},
+                                      {label: "p99", color: "#cf222e"}]);
+  const errors = lineChart(errCanvas, [{label: "5xx/s", color: "#cf222e"}]);
+  const active = lineChart(actCanvas, [{label: "open", color: "#6639ba"}]);
+  const inst = lineChart(instCanvas, [
+    {label: "healthy", color: "#1a7f37", stepped: true}, {label: "target", color: "#0b5cad", stepped: true},
+    {label: "range min", color: "#8c959f", stepped: true, dash: [4, 3]},
+    {label: "range max", color: "#57606a", stepped: true, dash: [4, 3]}]);
+  window.reactorCharts = {rate, resp, errors, active, inst};  // for tests and the console
+
+  const drain = (id) => async (ev) => {
+    drainMsg.textContent = "";
+    ev.target.disabled = true;
+    try {
+      await api("POST", "/v1/endpoints/" + encodeURIComponent(name) + "/instances/" + encodeURIComponent(id) + "/drain");
+    } catch (e) { drainMsg.textContent = e.message; ev.target.disabled = false; }
+  };
+  let instKey = "";
+  const renderInstances = (list) => {
+    const key = JSON.stringify(list.map((i) => [i.id, i.state, i.health, i.address]));
+    if (key === instKey) return;  // keep focus on the buttons while nothing changes
+    instKey = key;
+    instBody.replaceChildren(...list.map((i) => el("tr", {"data-instance": i.id},
+      el("th", {scope: "row", text: i.id}), el("td", {}, stateBadge(i.state)), el("td", {text: i.manager}),
+      el("td", {text: i.address}), el("td", {text: i.health || "–"}), el("td", {text: timeText(i.since_ms)}),
+      el("td", {}, (i.state === "active" || i.state === "starting") && info.config.endpoint.cloud !== "static"
+        ? el("button", {type: "button", class: "danger", "data-drain": i.id, onclick: drain(i.id),
+                        "aria-label": "Drain " + i.id, text: "Drain"})
+        : ""))));
+    if (list.length === 0) instBody.append(el("tr", {}, el("td", {colspan: 7, class: "muted", text: "No instances."})));
+  };
+
+  const addLog = (e) => {
+    log.append(el("li", {"data-seq": e.seq}, el("span", {class: "muted", text: timeText(e.time_ms) + " "}),
+                  el("span", {class: "kind", text: e.kind}), e.message));
+    while (log.children.length > LOG_LINES) log.firstChild.remove();
+    log.scrollTop = log.scrollHeight;
+  };
+
+  openStream("log=" + encodeURIComponent(name) + "&after=0&sample=" + encodeURIComponent(name), {
+    log: addLog,
+    sample: (s) => {
+      const v = (s.endpoints || {})[name];
+      if (!v) return;
+      const t = s.time_ms / 1000;
+      document.getElementById("endpoint-state").replaceChildren(stateBadge(v.state));
+      summary.instances.textContent = v.healthy + " / " + v.instances;
+      summary.target.textContent = v.target ?? "–";
+      summary.range.textContent = fmtRange(v.range);
+      summary.rate.textContent = fmt(v.rate, 1);
+      summary.p95.textContent = fmtMs(v.p95);
+      problem.textContent = v.problem || "";
+      decision.textContent = v.last_decision ? "Last decision: " + v.last_decision : "";
+      pushPoints(rate, t, [v.rate], HISTORY_S);
+      pushPoints(resp, t, [v.p50 * 1000, v.p95 * 1000, v.p99 * 1000], HISTORY_S);
+      pushPoints(errors, t, [v.errors], HISTORY_S);
+      pushPoints(active, t, [v.active], HISTORY_S);
+      const r = v.range || [null, null];
+      pushPoints(inst, t, [v.healthy, v.target, r[0], r[1] === null ? v.max : r[1]], HISTORY_S);
+      renderInstances(v.instance_list || []);
+    },
+  });
+}
+
+// ---------------------------------------------------------------- managers
+
+async function showManagers() {
+  const tbody = el("tbody", {id: "managers-rows"});
+  main().replaceChildren(el("section", {"aria-labelledby": "managers-title"},
+    el("h2", {id: "managers-title", text: "Managers"}),
+    el("p", {class: "notice", id: "stream-note", role: "status"}),
+    el("p", {class: "muted", text: "Hosts that run instances; in a cluster each holds a lease in etcd."}),
+    el("div", {class: "table-wrap"}, el("table", {id: "managers"},
+      el("thead", {}, el("tr", {},
+        el("th", {scope: "col", text: "Manager"}), el("th", {scope: "col", text: "Address"}),
+        el("th", {scope: "col", text: "State"}), el("th", {scope: "col", class: "num", text: "Slots used / total"}),
+        el("th", {scope: "col", class: "num", text: "Instances"}),
+        el("th", {scope: "col", class: "num", text: "Endpoints owned"}),
+        el("th", {scope: "col", class: "num", text: "Lease left"}),
+        el("th", {scope: "col", text: "Placement"}))),
+      tbody)),
+    el("p", {class: "error", id: "manager-error", role: "alert"})));
+  const cordon = (name, verb) => async () => {
+    document.getElementById("manager-error").textContent = "";
+    try {
+      await api("POST", "/v1/managers/" + encodeURIComponent(name) + "/" + verb);
+    } catch (e) { document.getElementById("manager-error").textContent = e.message; }
+  };
+  let key = "";
+  const render = (list) => {
+    const k = JSON.stringify(list.map((m) => [m.name, m.state, m.slots, m.slots_used, m.instances, m.owned,
+                                              Math.round((m.lease_left_ms ?? -1) / 1000)]));
+    if (k === key) return;  // keep keyboard focus while nothing changes
+    key = k;
+    tbody.replaceChildren(...list.map((m) => el("tr", {"data-manager": m.name},
+      el("th", {scope: "row", text: m.name}), el("td", {text: m.address || ""}),
+      el("td", {}, stateBadge(m.state || "up")),
+      el("td", {class: "num", text: (m.slots_used ?? 0) + " / " + (m.slots ?? 0)}),
+      el("td", {class: "num", text: m.instances ?? 0}),
+      el("td", {class: "num", text: Array.isArray(m.owned) ? m.owned.length : (m.owned ?? 0)}),
+      el("td", {class: "num", text: m.lease_left_ms >= 0 ? fmt(m.lease_left_ms / 1000, 1) + " s" : "–"}),
+      el("td", {}, m.state === "cordoned"
+        ? el("button", {type: "button", "data-uncordon": m.name, onclick: cordon(m.name, "uncordon"), text: "Uncordon"})
+        : el("button", {type: "button", "data-cordon": m.name, onclick: cordon(m.name, "cordon"),
+                        disabled: m.state === "gone", text: "Cordon"})))));
+  };
+  try { render(await api("GET", "/v1/managers")); } catch (e) { return; }
+  openStream("managers=1", {sample: (s) => render(s.managers || [])});
+}
+
+// ---------------------------------------------------------------- routing
+
+function route() {
+  teardown();
+  if (!app.csrf) { showLogin(); return; }
+  const h = location.hash || "#/";
+  document.querySelectorAll("nav a").forEach((a) => a.removeAttribute("aria-current"));
+  let m;
+  if ((m = h.match(/^#\/endpoint\/(.+)$/))) {
+    showEndpoint(decodeURIComponent(m[1]));
+  } else if (h === "#/managers") {
+    document.getElementById("nav-managers").setAttribute("aria-current", "page");
+    showManagers();
+  } else {
+    document.getElementById("nav-overview").setAttribute("aria-current", "page");
+    showOverview();
+  }
+  main().focus({preventScroll: true});
+}
+
+async function boot() {
+  document.getElementById("logout").addEventListener("click", async () => {
+    try { await api("DELETE", "/v1/session"); } catch (e) { /* the cookie is cleared either way */ }
+    showLogin("Logged out.");
+  });
+  window.addEventListener("hashchange", route);
+  try {
+    const s = await api("GET", "/v1/session");
+    app.csrf = s.csrf;
+    app.manager = s.manager;
+    loggedIn();
+  } catch (e) {
+    showLogin();
+  }
+}
+
+document.addEventListener("DOMContentLoaded", boot);
