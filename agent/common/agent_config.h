@@ -204,6 +204,19 @@ struct AgentConfig {
   std::string address;
   /// This host's lease in the store: it is gone once the lease expires.
   Duration lease_ttl{5000};
+  /// TLS to etcd (all three, or none) and etcd auth (user and password file
+  /// together). Empty = off.
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
+  std::string etcd_user;
+  std::string etcd_password_file;
+  /// Rotating state backups (agent/backup/); empty backup_dir = off.
+  std::string backup_dir;
+  int backup_hours_to_keep = 24;
+  int backup_days_to_keep = 14;
+  int backup_weeks_to_keep = 4;
+  int backup_months_to_keep = 3;
   // [nginx]
   NginxSettings nginx;
   // [cloud:docker], [cloud:process]
