@@ -38,6 +38,9 @@ struct ApiContext {
   std::string token;
   /// Called after every successful change, so the agent loop acts at once.
   std::function<void()> wake;
+  /// POST /v1/backup (`reactor backup`): takes a state backup now and
+  /// returns its path; unset = backups are off.
+  std::function<Result<std::string>()> backup;
 };
 
 class ApiServer {

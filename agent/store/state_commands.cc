@@ -1,5 +1,11 @@
 #include "agent/store/state_commands.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "agent/store/store_backup.h"
 #include "agent/store/store_copy.h"
 
 namespace reactor {
@@ -59,6 +65,28 @@ int RestoreCommand(const std::string& file, const std::string& to_url, bool forc
   }
   out << file << " -> " << to_url << ": ";
   Report(*stats, out);
+  return 0;
+}
+
+int BackupCommand(const std::string& url, const std::string& file, const StoreOptions& options, std::ostream& out,
+                  std::ostream& err) {
+  auto store = OpenStore(url, SystemClock::Get(), options);
+  if (!store.ok()) {
+    err << "reactor-agent --backup: " << store.status().ToString() << "\n";
+    return ExitCode(store.status());
+  }
+  const std::string tmp = file + ".tmp";
+  Status st = WriteStoreBackup(**store, tmp);
+  if (st.ok() && std::rename(tmp.c_str(), file.c_str()) != 0) {
+    st = Status::IOError("backup " + file, std::string("rename: ") + std::strerror(errno));
+  }
+  if (!st.ok()) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    err << "reactor-agent --backup " << file << ": " << st.ToString() << "\n";
+    return 1;
+  }
+  out << url << " -> " << file << "\n";
   return 0;
 }
 

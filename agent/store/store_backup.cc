@@ -24,6 +24,10 @@ Status FsyncFile(const std::string& path) {
 
 }  // namespace
 
+std::string BackupFileExtension(Store& store) {
+  return dynamic_cast<EtcdStore*>(&store) != nullptr ? ".snapshot" : ".db";
+}
+
 Status WriteStoreBackup(Store& store, const std::string& path) {
   if (auto* sqlite = dynamic_cast<SqliteStore*>(&store)) {
     ::unlink(path.c_str());  // the backup API writes into an existing database

@@ -14,4 +14,7 @@ namespace reactor {
 /// fsyncs it. The caller picks a temporary name and renames it into place.
 Status WriteStoreBackup(Store& store, const std::string& path);
 
+/// The file extension of its backups: ".db" (SQLite) or ".snapshot" (etcd).
+std::string BackupFileExtension(Store& store);
+
 }  // namespace reactor
