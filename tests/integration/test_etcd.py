@@ -59,8 +59,8 @@ class AgentOnEtcdTest(EtcdTestCase):
             self.assertEqual(http_get(f"http://127.0.0.1:{port}/")[0], 200)
             self.assertEqual(a.status("web")["healthy"], 1)
             time.sleep(0.05)
-        a.cli("set", "web", "scaling", "min_instances", "2", check=0)
         a.cli("set", "web", "scaling", "max_instances", "2", check=0)
+        a.cli("set", "web", "scaling", "min_instances", "2", check=0)
         a.wait_healthy("web", 2, timeout=30)
         ids = [i["id"] for i in a.instances("web")]
         self.assertIn(before[0]["id"], ids, "the running instance was kept")
