@@ -84,6 +84,16 @@ class EtcdCluster {
     return WaitHealthy(limit);
   }
 
+  /// Restarts every member that is not running, then waits for all.
+  std::string RestartAll(std::chrono::seconds limit = std::chrono::seconds(30)) {
+    for (int i = 0; i < size(); ++i) {
+      if (members_[i].pid > 0) continue;
+      std::string why = StartMember(i);
+      if (!why.empty()) return why;
+    }
+    return WaitHealthy(limit);
+  }
+
   /// Stops every member (SIGTERM, SIGKILL after 10 s) and removes the dir.
   void Stop() {
     for (Member& m : members_) {
