@@ -218,6 +218,13 @@ void ApiServer::Routes() {
     Reply(res, 200, {{"endpoints", out}});
   });
 
+  s.Post("/v1/backup", [&c](const httplib::Request&, httplib::Response& res) {
+    if (!c.backup) return ReplyError(res, Status::InvalidArgument("backups are off: set [agent] backup_dir"));
+    auto path = c.backup();
+    if (!path.ok()) return ReplyError(res, path.status());
+    Reply(res, 200, {{"backup", *path}});
+  });
+
   const std::string ep = "/v1/endpoints/([^/]+)";
   s.Put(ep, [&c](const httplib::Request& req, httplib::Response& res) {
     std::string name = req.matches[1];

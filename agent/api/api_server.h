@@ -51,6 +51,9 @@ struct ApiContext {
   std::string ui_dir;
   /// The listener is TLS (session cookies get Secure).
   bool tls = false;
+  /// POST /v1/backup (`reactor backup`): takes a state backup now and
+  /// returns its path; unset = backups are off.
+  std::function<Result<std::string>()> backup;
 };
 
 class ApiServer {

@@ -35,5 +35,6 @@ void AddListCommands(CLI::App& app, GlobalOptions& opts);
 void AddLogCommand(CLI::App& app, GlobalOptions& opts);
 void AddMetricsCommands(CLI::App& app, GlobalOptions& opts);
 void AddSimulateCommand(CLI::App& app, GlobalOptions& opts);
+void AddBackupCommand(CLI::App& app, GlobalOptions& opts);
 
 }  // namespace reactor::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   AddLogCommand(app, opts);
   AddMetricsCommands(app, opts);
   AddSimulateCommand(app, opts);
+  AddBackupCommand(app, opts);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -407,6 +408,47 @@ const std::vector<Key>& AgentKeys() {
        [](const AgentConfig& c) -> std::string { return c.metrics_without_token ? "true" : "false"; }},
       {"agent", "ui_dir", [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->ui_dir); },
        [](const AgentConfig& c) { return c.ui_dir; }},
+      {"agent", "etcd_ca_file",
+       [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->etcd_ca_file); },
+       [](const AgentConfig& c) { return c.etcd_ca_file; }},
+      {"agent", "etcd_cert_file",
+       [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->etcd_cert_file); },
+       [](const AgentConfig& c) { return c.etcd_cert_file; }},
+      {"agent", "etcd_key_file",
+       [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->etcd_key_file); },
+       [](const AgentConfig& c) { return c.etcd_key_file; }},
+      {"agent", "etcd_password_file",
+       [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->etcd_password_file); },
+       [](const AgentConfig& c) { return c.etcd_password_file; }},
+      {"agent", "backup_dir",
+       [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->backup_dir); },
+       [](const AgentConfig& c) { return c.backup_dir; }},
+      {"agent", "etcd_user",
+       [](const std::string& v, AgentConfig* c) -> std::string {
+         // etcd user names are free text; keep them to what an INI line and a
+         // JSON string carry without surprises.
+         for (char ch : v) {
+           if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-' && ch != '.' && ch != '@') {
+             return "'" + v + "' may contain only letters, digits and _ - . @";
+           }
+         }
+         if (v.size() > 128) return "longer than 128 characters";
+         c->etcd_user = v;
+         return "";
+       },
+       [](const AgentConfig& c) { return c.etcd_user; }},
+      {"agent", "backup_hours_to_keep",
+       [](const std::string& v, AgentConfig* c) { return ParseIntIn(v, 0, 8784, &c->backup_hours_to_keep); },
+       [](const AgentConfig& c) { return std::to_string(c.backup_hours_to_keep); }},
+      {"agent", "backup_days_to_keep",
+       [](const std::string& v, AgentConfig* c) { return ParseIntIn(v, 0, 3660, &c->backup_days_to_keep); },
+       [](const AgentConfig& c) { return std::to_string(c.backup_days_to_keep); }},
+      {"agent", "backup_weeks_to_keep",
+       [](const std::string& v, AgentConfig* c) { return ParseIntIn(v, 0, 520, &c->backup_weeks_to_keep); },
+       [](const AgentConfig& c) { return std::to_string(c.backup_weeks_to_keep); }},
+      {"agent", "backup_months_to_keep",
+       [](const std::string& v, AgentConfig* c) { return ParseIntIn(v, 0, 1200, &c->backup_months_to_keep); },
+       [](const AgentConfig& c) { return std::to_string(c.backup_months_to_keep); }},
 
       {"nginx", "mode",
        [](const std::string& v, AgentConfig* c) -> std::string {
@@ -529,6 +571,22 @@ Result<AgentConfig> ParseAgentConfig(const std::string& path_for_messages, const
                       FormatPortRange(process_set ? p : d) + " overlaps the port_range of " +
                           (process_set ? "[cloud:docker] (" + FormatPortRange(d) + ")"
                                        : "[cloud:process] (" + FormatPortRange(p) + ")")});
+  }
+
+  // TLS to etcd: all three files, or none; auth: user and password together.
+  {
+    const int tls_set = !config.etcd_ca_file.empty() + !config.etcd_cert_file.empty() + !config.etcd_key_file.empty();
+    if (tls_set != 0 && tls_set != 3) {
+      const char* missing = config.etcd_ca_file.empty()     ? "etcd_ca_file"
+                            : config.etcd_cert_file.empty() ? "etcd_cert_file"
+                                                            : "etcd_key_file";
+      errors.push_back({0, "agent", missing,
+                        "etcd_ca_file, etcd_cert_file and etcd_key_file are set together (all three, or none)"});
+    }
+    if (config.etcd_user.empty() != config.etcd_password_file.empty()) {
+      const char* missing = config.etcd_user.empty() ? "etcd_user" : "etcd_password_file";
+      errors.push_back({0, "agent", missing, "etcd_user and etcd_password_file are set together"});
+    }
   }
 
   if (errors.empty()) return config;

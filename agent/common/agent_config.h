@@ -206,6 +206,19 @@ struct AgentConfig {
   Duration lease_ttl{5000};
   bool metrics_without_token = false;  // GET /metrics needs no token
   std::string ui_dir;                  // the dashboard's files; empty = /usr/share/reactor/ui
+  /// TLS to etcd (all three, or none) and etcd auth (user and password file
+  /// together). Empty = off.
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
+  std::string etcd_user;
+  std::string etcd_password_file;
+  /// Rotating state backups (agent/backup/); empty backup_dir = off.
+  std::string backup_dir;
+  int backup_hours_to_keep = 24;
+  int backup_days_to_keep = 14;
+  int backup_weeks_to_keep = 4;
+  int backup_months_to_keep = 3;
   // [nginx]
   NginxSettings nginx;
   // [cloud:docker], [cloud:process]

@@ -15,6 +15,8 @@
 #include "agent/common/agent_config.h"
 #include "agent/daemon/reopenable_file_sink.h"
 #include "agent/runtime/agent.h"
+#include "agent/store/state_commands.h"
+#include "agent/store/store_options.h"
 
 namespace {
 
@@ -53,6 +55,16 @@ int main(int argc, char** argv) {
   app.add_option("--check-config", check_path, "validate a config file and exit (0 ok, 2 bad)");
   app.add_option("--log-file", log_path,
                  "append the agent's log to this file instead of stdout; SIGUSR1 reopens it (for logrotate)");
+  std::vector<std::string> copy_state;
+  std::string restore_path;
+  std::string backup_path;
+  bool force = false;
+  app.add_option("--copy-state", copy_state, "copy every record from store URL FROM to store URL TO, then exit")
+      ->expected(2)
+      ->type_name("FROM TO");
+  app.add_option("--restore", restore_path, "restore a backup file into the store of --config, then exit");
+  app.add_option("--backup", backup_path, "write a backup of the store of --config to this file, then exit");
+  app.add_flag("--force", force, "--copy-state, --restore: replace what the target store holds");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -66,6 +78,20 @@ int main(int argc, char** argv) {
     }
     std::cout << check_path << ": ok\n";
     return 0;
+  }
+
+  if (!copy_state.empty() || !restore_path.empty() || !backup_path.empty()) {
+    // etcd TLS and auth come from --config when it can be read.
+    auto cfg = reactor::LoadAgentConfig(config_path);
+    if (copy_state.empty() && !cfg.ok()) return Fail(2, cfg.status().message(), false);
+    const reactor::StoreOptions options = cfg.ok() ? reactor::StoreOptionsFor(*cfg) : reactor::StoreOptions();
+    if (!copy_state.empty()) {
+      return reactor::CopyStateCommand(copy_state[0], copy_state[1], force, options, std::cout, std::cerr);
+    }
+    if (!backup_path.empty()) {
+      return reactor::BackupCommand(cfg->state.ToString(), backup_path, options, std::cout, std::cerr);
+    }
+    return reactor::RestoreCommand(restore_path, cfg->state.ToString(), force, options, std::cout, std::cerr);
   }
 
   // Installed before any other thread exists, so swapping the default

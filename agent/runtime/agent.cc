@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/backup/backup_job.h"
 #include "agent/cloud/async_cloud.h"
 #include "agent/cloud/docker_cloud.h"
 #include "agent/cloud/process_cloud.h"
@@ -20,6 +21,7 @@
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/metrics/tcp_table.h"
 #include "agent/nginx/nginx_factory.h"
+#include "agent/store/store_options.h"
 #include "agent/telemetry/counting_store.h"
 
 namespace reactor {
@@ -119,7 +121,7 @@ Status Agent::Start() {
     std::error_code ec;
     fs::create_directories(fs::path(config_.state.sqlite_path).parent_path(), ec);
   }
-  auto store = OpenStore(url, clock_);
+  auto store = OpenStore(url, clock_, StoreOptionsFor(config_));
   if (!store.ok()) return store.status().WithContext("state = " + url);
   store_ = std::make_unique<CountingStore>(std::move(*store), CounterRegistry::Global());
   events_ = std::make_unique<EventLog>(*store_, clock_);
@@ -185,6 +187,12 @@ Status Agent::Start() {
   ctx.manager = config_.name;
   ctx.token = *token;
   ctx.wake = [this] { Wake(); };
+  // Rotating backups: one agent of the cluster takes each (a lease-held job).
+  backup_ = std::make_unique<BackupJob>(*store_, *events_, clock_, BackupSettingsFor(config_));
+  if (backup_->enabled()) {
+    BackupJob* job = backup_.get();
+    ctx.backup = [job] { return job->TakeNow(); };
+  }
   telemetry_ = std::make_unique<AgentTelemetry>(AgentTelemetry::Sources{
       registry_.get(), reconciler_.get(), store_.get(), collector_.get(), custom_metrics_.get(), health_.get(),
       &CounterRegistry::Global(), [this] { return api_ ? api_->OpenStreams() : 0; }});
@@ -318,6 +326,10 @@ void Agent::Run() {
     if (!st.ok()) spdlog::warn("nginx flush: {}", st.ToString());
     collector_->Poll();
     st = reconciler_->RunOnce();
+    if (backup_->enabled()) {
+      Status backed = backup_->RunIfDue();
+      if (!backed.ok()) spdlog::warn("backup: {}", backed.ToString());
+    }
     if (!st.ok()) events_->Record("", "error", "reconcile round failed: " + st.ToString());
     // A round at 1,000 endpoints allocates and frees tens of MiB (store
     // reads, the health snapshot, a rendering), and the API threads' arenas

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "agent/api/api_server.h"
+#include "agent/backup/backup_job.h"
 #include "agent/cloud/cloud.h"
 #include "agent/common/agent_config.h"
 #include "agent/common/clock.h"
@@ -69,6 +70,7 @@ class Agent {
   std::unique_ptr<ScalingPolicy> policy_;
   std::unique_ptr<MetricsRoutes> metrics_routes_;
   std::unique_ptr<HostMembership> membership_;
+  std::unique_ptr<BackupJob> backup_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<EndpointRegistry> registry_;
   std::unique_ptr<ProcHostPortProbe> probe_;

@@ -218,6 +218,9 @@ Status Reconciler::RunOnce() {
     }
   }
   health_.SetTargets(targets);
+  for (auto it = drain_seen_ms_.begin(); it != drain_seen_ms_.end();) {
+    it = known_ids.count(it->first) && !retired_.count(it->first) ? std::next(it) : drain_seen_ms_.erase(it);
+  }
   StopStrays(known_ids);
   PushNginx(served);
   int running_here = 0;
@@ -613,7 +616,12 @@ void Reconciler::FinishDraining(EndpointRound& round) {
       kept.push_back(r);
       continue;
     }
-    int64_t drained_for = now_ms - r.state_since_ms;
+    // Draining counts from the first round that saw it: only that round's
+    // push takes the instance out of nginx. A drain set elsewhere (the API)
+    // may be older than that push, and an instance stopped before nginx
+    // heard of it would fail the requests sent to it meanwhile.
+    auto seen = drain_seen_ms_.emplace(r.id, now_ms).first;
+    int64_t drained_for = now_ms - std::max(r.state_since_ms, seen->second);
     if (drained_for < options_.min_drain.count()) {
       kept.push_back(r);
       continue;

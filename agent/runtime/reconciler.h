@@ -131,6 +131,7 @@ class Reconciler {
   std::set<std::string> waiting_for_slots_;  // endpoints told "no free slots" (said once)
   std::map<std::string, std::string> cloud_errors_;  // cloud name → last List error reported
   std::set<std::string> retired_;  // instances retired this round (their stop is queued)
+  std::map<std::string, int64_t> drain_seen_ms_;  // draining instance → wall ms of the first round that saw it
   std::map<std::string, std::string> invalid_reported_;  // endpoint → the problem said in its log
   std::set<std::string> unreadable_reported_;            // instance ids whose unreadable record was said
   bool cordoned_ = false;  // this host takes no new placements (read each round)

@@ -732,6 +732,56 @@ Status SqliteStore::RevokeLease(LeaseId lease) {
   return Status::Ok();
 }
 
+Status SqliteStore::Compact(int64_t revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  REACTOR_RETURN_IF_ERROR(Begin(/*immediate=*/true));
+  Status st = [&]() -> Status {
+    int64_t current = 0, compacted = 0;
+    REACTOR_RETURN_IF_ERROR(ReadMeta(&current, &compacted));
+    if (revision > current) {
+      return Status::InvalidArgument("state store: cannot compact to revision " + std::to_string(revision) +
+                                     ", the store is at " + std::to_string(current));
+    }
+    if (revision <= compacted) return CommitSql();
+    REACTOR_RETURN_IF_ERROR(Stmt(*this, stmts_->prune_history).Bind(1, revision).Run());
+    REACTOR_RETURN_IF_ERROR(Stmt(*this, stmts_->set_compact_revision).Bind(1, revision).Run());
+    return CommitSql();
+  }();
+  if (!st.ok()) Rollback();
+  return st;
+}
+
+Status SqliteStore::BackupTo(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3* dest = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string why = dest != nullptr ? sqlite3_errmsg(dest) : sqlite3_errstr(rc);
+    sqlite3_close_v2(dest);
+    return Status::IOError("backup " + path, "cannot open: " + why);
+  }
+  sqlite3_backup* backup = sqlite3_backup_init(dest, "main", db_, "main");
+  if (backup == nullptr) {
+    std::string why = sqlite3_errmsg(dest);
+    sqlite3_close_v2(dest);
+    return Status::IOError("backup " + path, why);
+  }
+  // All pages in one step: under mu_ no write of ours can interleave, and a
+  // write by another process restarts the copy inside step.
+  rc = sqlite3_backup_step(backup, -1);
+  sqlite3_backup_finish(backup);
+  std::string why = rc == SQLITE_DONE ? "" : sqlite3_errstr(rc);
+  if (rc == SQLITE_DONE) {
+    // The copy keeps WAL mode; checkpoint it into the main file so that the
+    // single file is the whole backup.
+    rc = sqlite3_exec(dest, "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) why = sqlite3_errmsg(dest);
+  }
+  sqlite3_close_v2(dest);
+  if (!why.empty()) return Status::IOError("backup " + path, why);
+  return Status::Ok();
+}
+
 // --- watch -----------------------------------------------------------------
 
 Status SqliteStore::EventsAfter(const std::string& prefix, int64_t after_revision,

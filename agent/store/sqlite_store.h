@@ -81,6 +81,16 @@ class SqliteStore : public Store {
   /// and the leases. Operations do this anyway; call it to reap without one.
   Status ExpireLeases();
 
+  /// Drops the watch history up to `revision` (as etcd's compaction): a
+  /// Watch after an earlier revision reports compacted. InvalidArgument if
+  /// `revision` is in the future; a revision at or before the current
+  /// compaction changes nothing.
+  Status Compact(int64_t revision);
+
+  /// Writes a consistent copy of the database to `path` with SQLite's
+  /// online backup API (other connections keep reading and writing).
+  Status BackupTo(const std::string& path);
+
   const std::string& path() const { return path_; }
 
  private:

@@ -127,8 +127,20 @@ class Store {
   Status DeletePrefix(const std::string& prefix);
 };
 
+/// How to reach an etcd store ([agent] etcd_* keys); unused for SQLite.
+struct StoreOptions {
+  std::string etcd_ca_file;  // all three, or none: https to etcd
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
+  std::string etcd_user;           // "" = no etcd auth
+  std::string etcd_password_file;  // read at open; one line, trailing newline dropped
+};
+
 /// Opens the store a `state =` URL names: "sqlite:/path/state.db" (or
-/// "sqlite::memory:") or "etcd://host:port[,host:port...]".
+/// "sqlite::memory:") or "etcd://host:port[,host:port...]". Opening an
+/// etcd store does not contact etcd; its calls return Unavailable while
+/// etcd cannot be reached.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock);
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock, const StoreOptions& options);
 
 }  // namespace reactor

@@ -132,7 +132,7 @@ working_dir = /tmp
 class Agent:
     """One reactor-agent with its own nginx, store, token and instances."""
 
-    def __init__(self, test_name, extra_conf="", nginx_extra=""):
+    def __init__(self, test_name, extra_conf="", nginx_extra="", state=None):
         # Short: the nginx control socket path must fit a sockaddr_un.
         self.dir = tempfile.mkdtemp(prefix="rit-")
         self.name = test_name
@@ -150,7 +150,7 @@ class Agent:
 name = it-{test_name[:40].replace("_", "-")}
 listen = 127.0.0.1:{self.api_port}
 token_file = {self.token_file}
-state = sqlite:{self.dir}/state.db
+state = {state or f"sqlite:{self.dir}/state.db"}
 state_dir = {self.state_dir}
 endpoints_dir = {self.endpoints_dir}
 interval = 500ms

@@ -385,6 +385,30 @@ TEST_F(ReconcilerTest, InstanceWhoseRecordDoesNotReadIsNotStopped) {
   EXPECT_EQ(cloud_.stops, 0);
 }
 
+TEST_F(ReconcilerTest, DrainSetElsewhereWaitsMinDrainAfterNginxHearsOfIt) {
+  Manage();
+  Make();
+  policy_.target = 1;
+  for (int i = 0; i < 3; ++i) Round();
+  ASSERT_EQ(States()["active"], 1);
+  // As the API's drain does: the record turns draining, its time long past.
+  InstanceRecord r = Instances().front();
+  r.state = InstanceState::kDraining;
+  r.state_since_ms = clock_.WallMillis() - 10000;
+  ASSERT_TRUE(InstanceTable(*store_).Put(r).ok());
+  ASSERT_TRUE(reconciler_->RunOnce().ok());
+  EXPECT_TRUE(nginx_.members["web"].empty() || nginx_.members["web"].front().address != r.address)
+      << "the draining instance must leave the upstream in this round";
+  bool still_there = false;
+  for (const auto& i : Instances()) still_there = still_there || i.id == r.id;
+  EXPECT_TRUE(still_there) << "stopped before nginx was told to stop sending to it";
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(reconciler_->RunOnce().ok());
+  still_there = false;
+  for (const auto& i : Instances()) still_there = still_there || i.id == r.id;
+  EXPECT_FALSE(still_there) << "drained instance kept past min_drain";
+}
+
 TEST_F(ReconcilerTest, CordonedHostTakesNoNewPlacementsButKeepsWhatRuns) {
   Manage();
   Make();

@@ -1,0 +1,135 @@
+"""The agent on a real 3-member etcd cluster (state = etcd://...), started on
+loopback by tests/integration/etcd.py: records visible with etcdctl, a member
+killed without the user noticing, state copied from SQLite to etcd and
+adopted, a backup wiped and restored."""
+import os
+import re
+import subprocess
+import time
+import unittest
+
+from etcd import EtcdCluster
+from harness import BIN, Agent, free_port, http_get, process_endpoint_ini, wait_until
+
+
+def agent_tool(*args, timeout=120):
+    return subprocess.run([os.path.join(BIN, "reactor-agent"), *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def set_state(agent, url):
+    """Points the (stopped) agent's config at another store."""
+    with open(agent.config) as f:
+        text = f.read()
+    with open(agent.config, "w") as f:
+        f.write(re.sub(r"^state = .*$", f"state = {url}", text, count=1, flags=re.M))
+
+
+class EtcdTestCase(unittest.TestCase):
+    def setUp(self):
+        self.etcd = EtcdCluster(3).start()
+        self.addCleanup(self.etcd.stop)
+
+    def keys(self):
+        r = self.etcd.etcdctl("get", "--prefix", "/reactor/", "--keys-only")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [k for k in r.stdout.split("\n") if k]
+
+    def serve(self, agent, name, port, instances=1):
+        agent.manage(name, process_endpoint_ini(port, instances, instances))
+        agent.wait_healthy(name, instances, timeout=30)
+        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/")[0] == 200, what="traffic through nginx")
+
+
+class AgentOnEtcdTest(EtcdTestCase):
+    def test_records_in_etcd_and_a_killed_member_goes_unnoticed(self):
+        a = Agent("etcd_member_kill", state=self.etcd.url()).start()
+        self.addCleanup(a.cleanup)
+        port = free_port()
+        self.serve(a, "web", port)
+        keys = self.keys()
+        self.assertIn("/reactor/endpoints/web", keys)
+        self.assertTrue(any(k.startswith("/reactor/instances/web/") for k in keys), keys)
+        self.assertTrue(any(k.startswith("/reactor/events/web/") for k in keys), keys)
+        before = a.instances("web")
+
+        self.etcd.kill(0)  # the member the agent talks to first
+        # Reads, writes and traffic carry on through the other two.
+        for _ in range(20):
+            self.assertEqual(http_get(f"http://127.0.0.1:{port}/")[0], 200)
+            self.assertEqual(a.status("web")["healthy"], 1)
+            time.sleep(0.05)
+        a.cli("set", "web", "scaling", "max_instances", "2", check=0)
+        a.cli("set", "web", "scaling", "min_instances", "2", check=0)
+        a.wait_healthy("web", 2, timeout=30)
+        ids = [i["id"] for i in a.instances("web")]
+        self.assertIn(before[0]["id"], ids, "the running instance was kept")
+        wait_until(lambda: len([k for k in self.keys() if k.startswith("/reactor/instances/web/")]) == 2,
+                   what="both instances recorded in etcd")
+
+
+class CopyStateTest(EtcdTestCase):
+    def test_sqlite_to_etcd_then_the_agent_on_etcd_adopts_the_instances(self):
+        a = Agent("copy_state_sqlite_etcd").start()
+        self.addCleanup(a.cleanup)
+        port = free_port()
+        self.serve(a, "web", port, 2)
+        ids = sorted(i["id"] for i in a.instances("web"))
+        pids = sorted(a.instance_pids())
+        self.assertEqual(len(pids), 2)
+        a.kill9()
+        sqlite_url = f"sqlite:{a.dir}/state.db"
+
+        r = agent_tool("--copy-state", sqlite_url, self.etcd.url())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"copied \d+ keys")
+        self.assertIn("/reactor/endpoints/web", self.keys())
+        # A second copy meets a non-empty target.
+        again = agent_tool("--copy-state", sqlite_url, self.etcd.url())
+        self.assertEqual(again.returncode, 2)
+        self.assertIn("--force", again.stderr)
+        forced = agent_tool("--copy-state", sqlite_url, self.etcd.url(), "--force")
+        self.assertEqual(forced.returncode, 0, forced.stderr)
+
+        set_state(a, self.etcd.url())
+        a.start()
+        time.sleep(2)
+        self.assertEqual(sorted(i["id"] for i in a.instances("web")), ids)
+        self.assertEqual(sorted(a.instance_pids()), pids, "the same processes, adopted, no duplicates")
+        self.assertEqual(a.status("web")["healthy"], 2)
+        self.assertEqual(http_get(f"http://127.0.0.1:{port}/")[0], 200)
+
+
+class BackupRestoreTest(EtcdTestCase):
+    def test_backup_wipe_restore_gives_the_same_endpoints(self):
+        a = Agent("etcd_backup_restore", state=self.etcd.url()).start()
+        self.addCleanup(a.cleanup)
+        port = free_port()
+        self.serve(a, "web", port)
+        a.manage("api", process_endpoint_ini(free_port(), 0, 0))
+        listed = a.cli("list", check=0).stdout
+        a.kill9()
+
+        backup = os.path.join(a.dir, "state.snapshot")
+        r = agent_tool("--backup", backup, "--config", a.config)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(os.path.getsize(backup), 4096)
+        self.assertEqual(self.etcd.etcdctl("del", "--prefix", "/reactor/").returncode, 0)
+        self.assertEqual(self.keys(), [])
+
+        r = agent_tool("--restore", backup, "--config", a.config)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Into a store that is no longer empty: refused.
+        again = agent_tool("--restore", backup, "--config", a.config)
+        self.assertEqual(again.returncode, 2, again.stderr)
+
+        a.start()
+        a.wait_healthy("web", 1, timeout=30)
+        self.assertEqual(http_get(f"http://127.0.0.1:{port}/")[0], 200)
+        names = lambda text: sorted(re.findall(r"^(web|api)\b", text, flags=re.M))
+        self.assertEqual(names(a.cli("list", check=0).stdout), names(listed))
+        self.assertEqual(names(listed), ["api", "web"])
+
+
+if __name__ == "__main__":
+    unittest.main()
