@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "agent/api/api_server.h"
+#include "agent/events/event_log.h"
+#include "agent/store/sqlite_store.h"
 
 namespace reactor {
 namespace {
@@ -31,7 +33,12 @@ struct Served {
 };
 
 Served PostBackup(std::function<Result<std::string>()> backup, const std::string& token = "tok") {
+  // The API server streams events from its store, so it needs one.
+  static std::unique_ptr<SqliteStore> store = std::move(SqliteStore::Open(":memory:", SystemClock::Get())).value();
+  static EventLog events(*store, SystemClock::Get());
   ApiContext ctx;
+  ctx.store = store.get();
+  ctx.events = &events;
   ctx.token = "tok";
   ctx.manager = "host1";
   ctx.wake = [] {};
