@@ -152,8 +152,11 @@ Status HostMembership::Start() {
 
 void HostMembership::Update(int slots_used, int instances) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (record_.slots_used == slots_used && record_.instances == instances) return;
   record_.slots_used = slots_used;
   record_.instances = instances;
+  changed_ = true;  // written at once by the keep-alive thread, not a third of a TTL later
+  cv_.notify_all();
 }
 
 Duration HostMembership::LeaseLeft() const {
@@ -166,9 +169,22 @@ Duration HostMembership::LeaseLeft() const {
 void HostMembership::KeepAliveLoop() {
   const Duration period = std::max(options_.lease_ttl / 3, Duration(100));
   std::unique_lock<std::mutex> lock(mu_);
+  TimePoint next_renewal = clock_.Now() + period;
   while (!exit_) {
-    cv_.wait_for(lock, period, [this] { return exit_; });
+    cv_.wait_for(lock, std::chrono::duration_cast<Duration>(next_renewal - clock_.Now()),
+                 [this] { return exit_ || changed_; });
     if (exit_) return;
+    if (changed_ && clock_.Now() < next_renewal) {
+      // Only the counts changed: rewrite the record under the same lease.
+      changed_ = false;
+      std::string value = EncodeHostRecord(record_);
+      if (lease_ != 0 && value != written_ && store_.Put(ManagerKey(record_.name), value, lease_).ok()) {
+        written_ = value;
+      }
+      continue;
+    }
+    changed_ = false;
+    next_renewal = clock_.Now() + period;
     // Store calls are made with the lock held: only this thread and the
     // destructor (after joining it) touch the lease.
     TimePoint sent = clock_.Now();

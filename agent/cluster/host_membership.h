@@ -91,6 +91,7 @@ class HostMembership {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool exit_ = false;
+  bool changed_ = false;         // Update changed the counts since they were written
   LeaseId lease_ = 0;
   TimePoint renewed_{};          // when the last grant/keep-alive was sent (before it succeeded)
   HostRecord record_;

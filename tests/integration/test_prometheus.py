@@ -48,6 +48,8 @@ class MetricsEndpointTest(unittest.TestCase):
         self.port = free_port()
         self.agent.manage("web", process_endpoint_ini(self.port, min_instances=2, max_instances=2))
         self.agent.wait_healthy("web", 2, timeout=30)
+        # Healthy is not yet served: a new port waits out reload_delay and a reload.
+        wait_until(lambda: http_get(f"http://127.0.0.1:{self.port}/")[0] == 200, what="traffic through nginx")
 
     def metrics(self, token=True):
         headers = {"Authorization": f"Bearer {self.agent.token()}"} if token else {}
