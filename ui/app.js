@@ -82,7 +82,7 @@ function teardown() {
   app.timers = [];
 }
 
-function openStream(query, handlers) {
+function openStream(query, handlers, onOpen) {
   const es = new EventSource("/v1/stream?" + query, {withCredentials: true});
   for (const [name, fn] of Object.entries(handlers)) {
     es.addEventListener(name, (ev) => {
@@ -107,6 +107,7 @@ function openStream(query, handlers) {
   es.onopen = () => {
     const note = document.getElementById("stream-note");
     if (note) note.textContent = "";
+    if (onOpen) onOpen();
   };
   app.stream = es;
   return es;
@@ -207,7 +208,13 @@ async function showOverview() {
   const root = el("section", {"aria-labelledby": "overview-title"});
   const filter = el("input", {type: "search", id: "filter", placeholder: "name contains…", value: app.overviewFilter,
                                "aria-label": "Filter endpoints by name"});
-  const pager = el("div", {class: "pager", role: "navigation", "aria-label": "Pages of endpoints"});
+  const prevButton = el("button", {type: "button", id: "page-prev", text: "‹ Previous",
+                                   onclick: () => { app.overviewPage--; render(); }});
+  const pageInfo = el("span", {id: "page-info"});
+  const nextButton = el("button", {type: "button", id: "page-next", text: "Next ›",
+                                   onclick: () => { app.overviewPage++; render(); }});
+  const pager = el("div", {class: "pager", role: "navigation", "aria-label": "Pages of endpoints"},
+                   prevButton, pageInfo, nextButton);
   const tbody = el("tbody", {id: "endpoint-rows"});
   const table = el("table", {id: "endpoints"},
     el("caption", {id: "endpoints-caption", text: "Endpoints"}),
@@ -254,13 +261,11 @@ async function showOverview() {
     const page = shown.slice(app.overviewPage * PAGE_SIZE, (app.overviewPage + 1) * PAGE_SIZE);
     const names = page.map((e) => e.name);
     const same = names.length === rows.size && names.every((n) => rows.has(n));
-    pager.replaceChildren(
-      el("button", {type: "button", id: "page-prev", disabled: app.overviewPage === 0,
-                    onclick: () => { app.overviewPage--; render(); }, text: "‹ Previous"}),
-      el("span", {id: "page-info", text: "Page " + (app.overviewPage + 1) + " of " + pages + " (" +
-                                           shown.length + " endpoints)"}),
-      el("button", {type: "button", id: "page-next", disabled: app.overviewPage >= pages - 1,
-                    onclick: () => { app.overviewPage++; render(); }, text: "Next ›"}));
+    // The pager's controls are made once and updated in place: a reload
+    // neither steals their focus nor swaps them under a click.
+    prevButton.disabled = app.overviewPage === 0;
+    nextButton.disabled = app.overviewPage >= pages - 1;
+    pageInfo.textContent = "Page " + (app.overviewPage + 1) + " of " + pages + " (" + shown.length + " endpoints)";
     for (const e of page) {
       if (rows.has(e.name)) updateRow(rows.get(e.name), e);
     }
@@ -287,7 +292,11 @@ async function showOverview() {
     if (names.length === 0) {
       tbody.append(el("tr", {}, el("td", {colspan: 8, class: "muted", text: "No endpoints" + (f ? " match." : " yet.")})));
     }
-    openStream("sample=" + names.map(encodeURIComponent).join(",") + "&managers=1", {
+    // Every log's live events: a manage or unmanage anywhere reloads the
+    // list, and so does the stream's (re)opening, which covers what changed
+    // before it connected.
+    openStream("log=*&sample=" + names.map(encodeURIComponent).join(",") + "&managers=1", {
+      log: (e) => { if (e.kind === "manage" || e.kind === "unmanage") reloadSoon(); },
       sample: (s) => {
         const t = s.time_ms / 1000;
         for (const [name, v] of Object.entries(s.endpoints || {})) {
@@ -298,11 +307,17 @@ async function showOverview() {
         }
         renderManagerSlots(mgrBody, s.managers || []);
       },
-    });
+    }, reloadSoon);
+  };
+  let reloadTimer = null;
+  const reloadSoon = () => {
+    if (reloadTimer !== null) return;
+    reloadTimer = setTimeout(() => { reloadTimer = null; load(); }, 200);
+    app.timers.push(reloadTimer);
   };
   filter.addEventListener("input", () => { app.overviewFilter = filter.value.trim(); app.overviewPage = 0; render(); });
   await load();
-  app.timers.push(setInterval(load, 15000));  // names and states: new or removed endpoints
+  app.timers.push(setInterval(load, 15000));  // states, and whatever a missed event left out
 }
 
 function updateRow(row, v) {
