@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/cluster/cluster_view.h"
 #include "agent/cluster/host_membership.h"
 #include "agent/api/ui_routes.h"
 #include "agent/endpoint/endpoint_parser.h"
@@ -90,8 +91,10 @@ json StatusJson(const EndpointRecord& rec, const std::optional<EndpointStatus>& 
             {"target", nullptr},
             {"range", nullptr},
             {"last_decision", ""},
-            {"problem", ""}};
+            {"problem", ""},
+            {"owner", ""}};
   if (st) {
+    j["owner"] = st->owner;
     j["instances"] = st->instances;
     j["healthy"] = st->healthy;
     j["draining"] = st->draining;
@@ -403,14 +406,21 @@ void ApiServer::Routes() {
     }
     Reply(res, 200, out);
   });
-  s.Post(R"(/v1/managers/([^/]+)/(cordon|uncordon))", [&c](const httplib::Request& req, httplib::Response& res) {
+  s.Post(R"(/v1/managers/([^/]+)/(cordon|uncordon|drain))", [&c](const httplib::Request& req, httplib::Response& res) {
     const std::string name = req.matches[1];
-    const bool cordon = req.matches[2] == "cordon";
-    Status st = SetCordon(*c.store, name, cordon);
+    const std::string verb = req.matches[2];
+    const bool cordon = verb != "uncordon";
+    // Drain cordons too; uncordon ends a drain as well.
+    Status st = verb == "drain" ? SetDrain(*c.store, name, true) : SetCordon(*c.store, name, cordon);
+    if (st.ok() && verb == "uncordon") st = SetDrain(*c.store, name, false);
     if (!st.ok()) return ReplyError(res, st);
-    c.events->Record("", "cluster", "manager " + name + (cordon ? " cordoned: no new placements" : " uncordoned"));
+    c.events->Record("", "cluster",
+                     "manager " + name +
+                         (verb == "drain"    ? " draining: no new placements, its instances move elsewhere one at a time"
+                          : verb == "cordon" ? " cordoned: no new placements"
+                                             : " uncordoned"));
     if (c.wake) c.wake();
-    Reply(res, 200, {{"name", name}, {"cordoned", cordon}});
+    Reply(res, 200, {{"name", name}, {"cordoned", cordon}, {"draining", verb == "drain"}});
   });
 }
 

@@ -85,8 +85,9 @@ void AddListCommands(CLI::App& app, GlobalOptions& opts) {
 
   auto* managers = app.add_subcommand("managers", "the hosts that run instances, with their slots");
   static std::string verb, target;
-  managers->add_option("action", verb, "cordon | uncordon (default: list)")->check(CLI::IsMember({"cordon", "uncordon"}));
-  managers->add_option("name", target, "the manager to cordon or uncordon");
+  managers->add_option("action", verb, "cordon | uncordon | drain (default: list)")
+      ->check(CLI::IsMember({"cordon", "uncordon", "drain"}));
+  managers->add_option("name", target, "the manager to cordon, uncordon or drain");
   managers->callback([&opts] {
     ApiClient api(opts);
     if (!verb.empty()) {
@@ -96,6 +97,7 @@ void AddListCommands(CLI::App& app, GlobalOptions& opts) {
       }
       auto j = api.Call("POST", "/v1/managers/" + target + "/" + verb);
       if (opts.json) std::cout << j.dump() << "\n";
+      else if (verb == "drain") std::cout << target << " draining: its instances move elsewhere one at a time\n";
       else std::cout << target << (verb == "cordon" ? " cordoned: no new placements" : " uncordoned") << "\n";
       return;
     }

@@ -386,7 +386,7 @@ Result<int> ProcessCloud::PickPort(const std::vector<ProcessRecord>& records) {
   if (next_port_ < lo || next_port_ > hi) next_port_ = lo;
   for (int i = 0; i < span; ++i) {
     const int port = lo + (next_port_ - lo + i) % span;
-    if (taken.count(port) > 0 || !CanBindTcp("127.0.0.1", port)) continue;
+    if (taken.count(port) > 0 || !CanBindTcp(settings_.address, port)) continue;
     next_port_ = port == hi ? lo : port + 1;
     return port;
   }
@@ -422,7 +422,8 @@ Result<InstanceInfo> ProcessCloud::Launch(const LaunchRequest& req) {
   if (!port.ok()) return port.status();
 
   const std::map<std::string, std::string> vars = {
-      {"PORT", std::to_string(*port)}, {"NAME", req.instance_id}, {"ENDPOINT", ep.name}};
+      {"PORT", std::to_string(*port)}, {"ADDRESS", settings_.address}, {"NAME", req.instance_id},
+      {"ENDPOINT", ep.name}};
   auto argv = BuildArgv(pc.command, vars);
   if (!argv.ok()) return argv.status().WithContext("[cloud:process] command");
 
@@ -538,7 +539,7 @@ Result<InstanceInfo> ProcessCloud::Launch(const LaunchRequest& req) {
   record.pid = pid;
   record.start_time = st.start_time;
   record.port = *port;
-  record.address = "127.0.0.1:" + std::to_string(*port);
+  record.address = settings_.address + ":" + std::to_string(*port);
   record.argv = *argv;
   record.argv[0] = program;
   record.command = pc.command;

@@ -28,6 +28,9 @@ struct ProcessCloudSettings {
   std::string log_dir;
   /// Ports handed out in $PORT.
   PortRange port_range{30000, 39999};
+  /// The host's `[agent] address`: handed out in $ADDRESS, and the address
+  /// instances are advertised at (other hosts' nginx reach them there).
+  std::string address = "127.0.0.1";
   /// The grace Stop uses when it is passed a negative one.
   Duration stop_grace{10000};
   /// How long Stop waits for the group to vanish after SIGKILL.
@@ -52,7 +55,7 @@ struct ProcessRecord {
   pid_t pid = 0;                // also the process group and session id
   unsigned long long start_time = 0;  // /proc/<pid>/stat field 22, clock ticks since boot
   int port = 0;
-  std::string address;          // "127.0.0.1:<port>"
+  std::string address;          // "<[agent] address>:<port>"
   std::vector<std::string> argv;  // after expansion; argv[0] resolved
   std::string command;          // as configured
   std::string log_file;

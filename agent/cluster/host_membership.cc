@@ -13,9 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string CordonKey(const std::string& manager) { return kKeyRoot + "cordons/" + manager; }
-std::string CordonPrefix() { return kKeyRoot + "cordons/"; }
-
 }  // namespace
 
 std::string EncodeHostRecord(const HostRecord& r) {
@@ -62,7 +59,7 @@ Result<std::vector<ManagerView>> ListManagers(Store& store) {
   if (!hosts.ok()) return hosts.status();
   auto cordons = store.GetPrefix(CordonPrefix());
   if (!cordons.ok()) return cordons.status();
-  auto owners = store.GetPrefix(kKeyRoot + "owners/");
+  auto owners = store.GetPrefix(OwnerPrefix());
   if (!owners.ok()) return owners.status();
   auto instances = InstanceTable(store).ListAll();
   if (!instances.ok()) return instances.status();
@@ -139,6 +136,7 @@ Status HostMembership::RegisterLocked() {
   lease_ = *lease;
   renewed_ = sent;
   written_ = value;
+  PublishLeaseLocked();
   return Status::Ok();
 }
 
@@ -159,10 +157,15 @@ void HostMembership::Update(int slots_used, int instances) {
   cv_.notify_all();
 }
 
+void HostMembership::PublishLeaseLocked() {
+  renewed_seen_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(renewed_.time_since_epoch()).count());
+  lease_seen_.store(lease_);
+}
+
 Duration HostMembership::LeaseLeft() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (lease_ == 0) return Duration(0);
-  auto left = std::chrono::duration_cast<Duration>(renewed_ + options_.lease_ttl - clock_.Now());
+  if (lease_seen_.load() == 0) return Duration(0);
+  TimePoint renewed{std::chrono::duration_cast<TimePoint::duration>(std::chrono::nanoseconds(renewed_seen_ns_.load()))};
+  auto left = std::chrono::duration_cast<Duration>(renewed + options_.lease_ttl - clock_.Now());
   return std::max(left, Duration(0));
 }
 
@@ -192,10 +195,12 @@ void HostMembership::KeepAliveLoop() {
     if (st.IsNotFound()) {
       // Expired (the store was away for longer than the TTL): come back.
       lease_ = 0;
+      PublishLeaseLocked();
       st = RegisterLocked();
       if (st.ok()) events_.Record("", "cluster", "manager " + record_.name + " re-registered with a new lease");
     } else if (st.ok()) {
       renewed_ = sent;
+      PublishLeaseLocked();
       std::string value = EncodeHostRecord(record_);
       if (value != written_) {
         auto put = store_.Put(ManagerKey(record_.name), value, lease_);

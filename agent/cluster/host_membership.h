@@ -8,6 +8,7 @@
 // a cordon outlives a restart).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -75,8 +76,12 @@ class HostMembership {
   /// changed. Thread-safe.
   void Update(int slots_used, int instances);
   /// How long the lease surely still holds (monotonic, from the last
-  /// successful keep-alive): zero when it may have expired. Thread-safe.
+  /// successful keep-alive): zero when it may have expired. Thread-safe and
+  /// lock-free: never waits for a keep-alive stuck on an unreachable store.
   Duration LeaseLeft() const;
+  /// The lease the record (and this host's owner keys) live under; 0 while
+  /// there is none. Thread-safe, lock-free.
+  LeaseId Lease() const { return lease_seen_.load(); }
 
  private:
   void KeepAliveLoop();
@@ -98,6 +103,10 @@ class HostMembership {
   std::string written_;          // the record as last written
   std::string last_error_;       // said once in the agent log
   std::thread thread_;
+  // Copies of lease_ and renewed_ for lock-free readers.
+  std::atomic<LeaseId> lease_seen_{0};
+  std::atomic<int64_t> renewed_seen_ns_{0};
+  void PublishLeaseLocked();
 };
 
 }  // namespace reactor

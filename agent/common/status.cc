@@ -13,6 +13,7 @@ std::string Status::ToString() const {
     case Code::kUnavailable: name = "unavailable"; break;
     case Code::kIOError: name = "I/O error"; break;
     case Code::kInternal: name = "internal error"; break;
+    case Code::kFencedOut: name = "fenced out"; break;
   }
   return std::string(name) + ": " + message_;
 }

@@ -21,6 +21,7 @@ class Status {
     kUnavailable,       // a dependency (nginx, docker, etcd) cannot be reached
     kIOError,           // filesystem or socket failure
     kInternal,          // a bug or an unexpected state
+    kFencedOut,         // an endpoint owner's fencing compare failed: it owns the endpoint no more
   };
 
   Status() = default;
@@ -34,6 +35,7 @@ class Status {
     return Status(Code::kIOError, what + ": " + why);
   }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  static Status FencedOut(std::string msg) { return Status(Code::kFencedOut, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -44,6 +46,7 @@ class Status {
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
   bool IsNotFound() const { return code_ == Code::kNotFound; }
   bool IsConflict() const { return code_ == Code::kConflict; }
+  bool IsFencedOut() const { return code_ == Code::kFencedOut; }
 
   /// A copy with "context: " put before the message; OK stays OK.
   Status WithContext(const std::string& context) const {

@@ -30,12 +30,21 @@ const char* PolicyKindName(PolicyKind k) {
   return "lean";
 }
 
+const char* PlacementKindName(PlacementKind k) {
+  switch (k) {
+    case PlacementKind::kSpread: return "spread";
+    case PlacementKind::kPack: return "pack";
+    case PlacementKind::kRoundRobin: return "round_robin";
+  }
+  return "spread";
+}
+
 namespace {
 
 auto Tie(const EndpointUrl& u) { return std::tie(u.scheme, u.host, u.port, u.path); }
 auto Tie(const ScalingConfig& s) {
   return std::tie(s.min_instances, s.max_instances, s.rules, s.ramp_limit, s.window, s.scale_down_delay,
-                  s.drain_timeout, s.policy, s.scale_up_window, s.headroom_percent, s.predict);
+                  s.drain_timeout, s.policy, s.scale_up_window, s.headroom_percent, s.predict, s.placement);
 }
 auto Tie(const HealthConfig& h) { return std::tie(h.path, h.interval, h.timeout, h.rise, h.fall); }
 auto Tie(const ProcessConfig& p) { return std::tie(p.command, p.environment, p.working_dir, p.slots); }

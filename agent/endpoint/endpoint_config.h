@@ -44,6 +44,14 @@ enum class PolicyKind {
 };
 const char* PolicyKindName(PolicyKind k);
 
+/// Where an endpoint's owner places new instances (SPEC §13).
+enum class PlacementKind {
+  kSpread,      // least utilised host first (the default)
+  kPack,        // most utilised host that fits: frees whole hosts
+  kRoundRobin,  // hosts in name order, one after another (the seed orchestrators' way)
+};
+const char* PlacementKindName(PlacementKind k);
+
 struct ScalingConfig {
   int min_instances = 1;
   int max_instances = 1;
@@ -53,6 +61,7 @@ struct ScalingConfig {
   Duration scale_down_delay{30000};
   Duration drain_timeout{60000};
   PolicyKind policy = PolicyKind::kLean;
+  PlacementKind placement = PlacementKind::kSpread;
   Duration scale_up_window{1000};  // lean: the metrics window scale-up decisions use
   int headroom_percent = 15;       // lean: margin kept below every upper bound
   Duration predict{0};             // lean: how far ahead scale-up extrapolates a rising trend (0 = off)

@@ -215,6 +215,16 @@ std::string ParsePolicy(const std::string& v, PolicyKind* out) {
   return "'" + v + "' is not lean or reactor";
 }
 
+std::string ParsePlacement(const std::string& v, PlacementKind* out) {
+  for (PlacementKind k : {PlacementKind::kSpread, PlacementKind::kPack, PlacementKind::kRoundRobin}) {
+    if (v == PlacementKindName(k)) {
+      *out = k;
+      return "";
+    }
+  }
+  return "'" + v + "' is not spread, pack or round_robin";
+}
+
 // "10%" or "10": a whole percentage in [0, 90].
 std::string ParseHeadroom(const std::string& v, int* out) {
   std::string digits = !v.empty() && v.back() == '%' ? v.substr(0, v.size() - 1) : v;
@@ -434,6 +444,9 @@ const std::vector<Key>& EndpointKeys() {
                   [](auto& c) -> auto& { return c.scaling.drain_timeout; }),
       {"scaling", "policy", [](const std::string& v, EndpointConfig* c) { return ParsePolicy(v, &c->scaling.policy); },
        [](const EndpointConfig& c) { return std::string(PolicyKindName(c.scaling.policy)); }},
+      {"scaling", "placement",
+       [](const std::string& v, EndpointConfig* c) { return ParsePlacement(v, &c->scaling.placement); },
+       [](const EndpointConfig& c) { return std::string(PlacementKindName(c.scaling.placement)); }},
       DurationKey("scaling", "scale_up_window", Duration(1000), Duration(3600000),
                   [](auto& c) -> auto& { return c.scaling.scale_up_window; }),
       {"scaling", "headroom",

@@ -37,7 +37,8 @@ std::string EncodeInstance(const InstanceRecord& r) {
                       {"slots", r.slots},
                       {"created_ms", r.created_ms},
                       {"state_since_ms", r.state_since_ms},
-                      {"reason", r.reason}};
+                      {"reason", r.reason},
+                      {"activated_ms", r.activated_ms}};
   return j.dump();
 }
 
@@ -58,6 +59,7 @@ Result<InstanceRecord> DecodeInstance(const KeyValue& kv) {
     r.created_ms = j.value("created_ms", int64_t{0});
     r.state_since_ms = j.value("state_since_ms", int64_t{0});
     r.reason = j.value("reason", "");
+    r.activated_ms = j.value("activated_ms", int64_t{0});
   } catch (const nlohmann::json::exception& e) {
     return Status::Internal("malformed instance record at " + kv.key + ": " + e.what());
   }

@@ -31,8 +31,15 @@ struct InstanceRecord {
   int64_t created_ms = 0;     // wall clock
   int64_t state_since_ms = 0; // wall clock of the last transition
   std::string reason;         // why it is in its state
+  int64_t activated_ms = 0;   // wall clock of its first health pass; 0 = it never served
   int64_t mod_revision = 0;   // from the store; not encoded
 };
+
+/// The instance's health-check target id, unique across endpoints: static
+/// instance ids come from their address, which several endpoints may share.
+inline std::string HealthTargetId(const InstanceRecord& r) {
+  return r.cloud == "static" ? r.endpoint + "/" + r.id : r.id;
+}
 
 std::string EncodeInstance(const InstanceRecord& r);
 Result<InstanceRecord> DecodeInstance(const KeyValue& kv);

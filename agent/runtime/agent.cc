@@ -133,6 +133,7 @@ Status Agent::Start() {
   ps.state_dir = config_.state_dir + "/instances";
   ps.log_dir = config_.process.log_dir;
   ps.port_range = config_.process.port_range;
+  if (!config_.address.empty()) ps.address = config_.address;
   clouds_[CloudKind::kProcess] = std::make_unique<ProcessCloud>(ps, *events_, clock_);
   clouds_[CloudKind::kStatic] = std::make_unique<StaticCloud>();
   // The docker driver is always present: a missing or refusing socket shows
@@ -167,6 +168,14 @@ Status Agent::Start() {
   opts.manager = config_.name;
   opts.membership = membership_.get();
   opts.slots = config_.slots;
+  opts.lease_ttl = config_.lease_ttl;
+  // A new owner waits a lease TTL plus etcd's election timeout (1 s by
+  // default) before destructive actions: etcd 3.4 resets lease TTLs on a
+  // leader change, so a predecessor's lease can outlive its TTL.
+  opts.takeover_wait = config_.lease_ttl + Duration(1000);
+  // Every host's nginx must have heard of a drain before the instance stops:
+  // they read the store once a round.
+  opts.min_drain = std::max(opts.min_drain, 2 * config_.interval);
   CustomMetrics* custom = custom_metrics_.get();
   opts.on_endpoint_removed = [custom](const std::string& endpoint) {
     Status cleared = custom->Clear(endpoint);

@@ -1,9 +1,14 @@
-// One round of the agent loop: bring what runs (clouds), what is checked
-// (health) and what nginx serves in line with what the store says should be.
-//
-// Decides per endpoint how many instances it should have (DesiredCount), and
-// walks each instance through its lifecycle (instance_record.h), recording
-// every transition in the endpoint's event log with its reason.
+// One round of the agent loop (SPEC §13): reads the endpoints, instances and
+// cluster once, then runs its three parts in order —
+//   the host actuator   records what happened to this host's instances;
+//   the endpoint owner  decides for the endpoints this host owns (election:
+//                       agent/cluster/owner_election.h), fenced;
+//   the host actuator   launches what was assigned here, finishes drains and
+//                       stops what is no longer assigned here;
+//   the nginx sync      serves every endpoint with every active instance.
+// On SQLite the same parts run in one process: a single host is a cluster of
+// one. Every instance transition is recorded in its endpoint's event log
+// with its reason.
 //
 // Thread model: RunOnce is called by the agent's loop thread only; GetStatus and
 // AllStatus may be called from any thread (API handlers).
@@ -22,31 +27,21 @@
 
 #include "agent/cloud/cloud.h"
 #include "agent/cluster/host_membership.h"
+#include "agent/cluster/owner_election.h"
 #include "agent/common/clock.h"
 #include "agent/endpoint/endpoint_registry.h"
 #include "agent/events/event_log.h"
 #include "agent/health/health_checker.h"
 #include "agent/instances/instance_record.h"
 #include "agent/nginx/nginx_controller.h"
+#include "agent/runtime/endpoint_owner.h"
+#include "agent/runtime/host_actuator.h"
+#include "agent/runtime/nginx_sync.h"
+#include "agent/runtime/round.h"
 #include "agent/scaler/scaling_policy.h"
 #include "agent/store/store.h"
 
 namespace reactor {
-
-/// What `reactor status` shows of an endpoint.
-struct EndpointStatus {
-  std::string name;
-  std::string state;
-  int instances = 0;  // starting + active
-  int healthy = 0;    // active
-  int draining = 0;
-  int target = 0;
-  std::optional<long> range_min;  // nullopt range = the rules contradict
-  std::optional<long> range_max;  // nullopt = unbounded
-  bool has_range = true;
-  std::string last_decision;
-  std::string problem;  // e.g. "no free slots", "launch backing off: ..."
-};
 
 /// Holds the count inside [min_instances, max_instances] (no rules applied).
 class MinMaxPolicy : public ScalingPolicy {
@@ -60,9 +55,14 @@ struct ReconcilerOptions {
   Duration start_timeout{60000};  // a starting instance must pass its health check within this
   Duration stop_grace{5000};      // SIGTERM → SIGKILL
   Duration min_drain{1000};       // draining lasts at least this (nginx workers see the change)
-  /// This host's cluster membership: the round's slot and instance counts
-  /// go to its record. May be null (tests).
+  /// This host's cluster membership: its lease holds the owner keys, and
+  /// the round's slot and instance counts go to its record. May be null
+  /// (tests: one host, owner keys without a lease).
   HostMembership* membership = nullptr;
+  Duration lease_ttl{5000};
+  /// A new owner's wait before scale-down and retirement (a lease TTL plus
+  /// etcd's election timeout in a cluster); 0 = none.
+  Duration takeover_wait{0};
   /// Called (loop thread) once an unmanaged endpoint is gone, to drop what
   /// other parts keep for it (custom metrics). May be empty.
   std::function<void(const std::string& endpoint)> on_endpoint_removed;
@@ -76,7 +76,7 @@ class Reconciler {
   Reconciler(ReconcilerOptions options, Store& store, EventLog& events, NginxController& nginx,
              HealthSource& health, std::map<CloudKind, Cloud*> clouds, ScalingPolicy& policy, Clock& clock,
              std::function<int(const std::string&)> active_connections);
-  ~Reconciler();
+  ~Reconciler() = default;
 
   /// One round. Errors of one endpoint are recorded and do not stop the others.
   Status RunOnce();
@@ -85,68 +85,21 @@ class Reconciler {
   std::vector<EndpointStatus> AllStatus() const;
 
  private:
-  struct Backoff {
-    int failures = 0;
-    TimePoint next_try{};
-    std::string last_error;
-  };
-  struct EndpointRound;
-
-  void ReconcileEndpoint(EndpointRound& round);
-  void ReconcileStatic(EndpointRound& round);
-  void CheckInstances(EndpointRound& round);
-  void Scale(EndpointRound& round);
-  /// Both return how many instances they launched or put to draining.
-  int Launch(EndpointRound& round, int count);
-  int Drain(EndpointRound& round, int count, const std::string& why);
-  void FinishDraining(EndpointRound& round);
-  void NoteStartFailure(const std::string& endpoint, const std::string& why);
-  void Transition(InstanceRecord& r, InstanceState to, const std::string& reason);
-  void Retire(InstanceRecord& r, const std::string& why);
-  void StopAsync(Cloud* cloud, const std::string& id);
-  void StopStrays(const std::set<std::string>& known_ids);
-  void PushNginx(const std::vector<EndpointRecord>& endpoints);
-  void PublishManager(int instances);
-  std::string NewInstanceId(const std::string& endpoint);
+  void Summarize(Round& round, std::map<std::string, EndpointStatus>* statuses);
+  void PublishStatus(const EndpointRound& er);
 
   const ReconcilerOptions options_;
   Store& store_;
   EventLog& events_;
   NginxController& nginx_;
-  HealthSource& health_;
-  std::map<CloudKind, Cloud*> clouds_;
-  ScalingPolicy& policy_;
-  Clock& clock_;
-  std::function<int(const std::string&)> active_connections_;
   EndpointRegistry registry_;
   InstanceTable instances_;
+  OwnerElection election_;
+  HostActuator actuator_;
+  EndpointOwner owner_;
+  NginxSync nginx_sync_;
 
-  // Loop-thread state.
-  std::map<std::string, Backoff> backoff_;
-  std::map<std::string, std::vector<Member>> pushed_members_;
-  std::map<std::string, std::string> last_decision_;
-  std::map<std::string, std::map<std::string, InstanceInfo>> cloud_view_;  // cloud name → id → info
-  std::map<std::string, HealthReport> health_view_;
-  std::set<std::string> held_;  // endpoints whose last decision held a scale-down
-  std::set<std::string> waiting_for_slots_;  // endpoints told "no free slots" (said once)
-  std::map<std::string, std::string> cloud_errors_;  // cloud name → last List error reported
-  std::set<std::string> retired_;  // instances retired this round (their stop is queued)
-  std::map<std::string, int64_t> drain_seen_ms_;  // draining instance → wall ms of the first round that saw it
-  std::map<std::string, std::string> invalid_reported_;  // endpoint → the problem said in its log
-  std::set<std::string> unreadable_reported_;            // instance ids whose unreadable record was said
-  bool cordoned_ = false;  // this host takes no new placements (read each round)
-  int slots_used_ = 0;
-  uint64_t id_counter_ = 0;
-
-  // Instances are stopped by a worker thread so that a slow SIGTERM→SIGKILL
-  // never holds up the loop. State below is protected by stop_mu_.
-  void StopWorker();
-  mutable std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  std::vector<std::pair<Cloud*, std::string>> stop_queue_;
-  std::set<std::string> stopping_;  // queued or being stopped
-  bool stop_worker_exit_ = false;
-  std::thread stop_thread_;
+  std::map<std::string, std::string> published_status_;  // endpoint → status JSON this host wrote last
 
   mutable std::mutex status_mu_;
   std::map<std::string, EndpointStatus> status_;  // protected by status_mu_

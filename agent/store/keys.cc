@@ -30,6 +30,18 @@ std::string UrlClaimKey(const std::string& listen_key_and_path) {
 }
 
 std::string OwnerKey(const std::string& endpoint) { return Kind("owners") + endpoint; }
+std::string OwnerPrefix() { return Kind("owners"); }
+
+std::string EndpointStatusKey(const std::string& endpoint) { return Kind("endpoint-status") + endpoint; }
+std::string EndpointStatusPrefix() { return Kind("endpoint-status"); }
+
+std::string SlotKey(const std::string& manager) { return Kind("slots") + manager; }
+std::string SlotPrefix() { return Kind("slots"); }
+
+std::string CordonKey(const std::string& manager) { return Kind("cordons") + manager; }
+std::string CordonPrefix() { return Kind("cordons"); }
+std::string DrainKey(const std::string& manager) { return Kind("drains") + manager; }
+std::string DrainPrefix() { return Kind("drains"); }
 
 std::string InstancePrefix(const std::string& endpoint) { return Kind("instances") + endpoint + "/"; }
 std::string InstanceKey(const std::string& endpoint, const std::string& instance_id) {

@@ -33,6 +33,26 @@ std::string UrlClaimKey(const std::string& listen_key_and_path);
 
 /// Endpoint ownership (election, SPEC §13): the owning manager, under its lease.
 std::string OwnerKey(const std::string& endpoint);
+std::string OwnerPrefix();
+
+/// What an endpoint's owner last decided (target, range, decision, problem),
+/// for the other hosts' `status`. Written by the owner, fenced.
+std::string EndpointStatusKey(const std::string& endpoint);
+std::string EndpointStatusPrefix();
+
+/// A host's slot ledger: JSON {"used": N}. Every placement and every removal
+/// of an instance updates it by compare-and-swap in the same transaction as
+/// the instance record, so concurrent owners never oversubscribe a host.
+std::string SlotKey(const std::string& manager);
+std::string SlotPrefix();
+
+/// Cordoned hosts (no new placements); persistent, not under a lease.
+std::string CordonKey(const std::string& manager);
+std::string CordonPrefix();
+/// Hosts being drained (`reactor managers drain`): cordoned, and their
+/// instances move elsewhere one at a time. Persistent until uncordon.
+std::string DrainKey(const std::string& manager);
+std::string DrainPrefix();
 
 /// Instances of an endpoint, one key each; the value names the host that runs it.
 std::string InstancePrefix(const std::string& endpoint);

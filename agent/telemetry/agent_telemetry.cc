@@ -119,7 +119,7 @@ std::string AgentTelemetry::PrometheusText() {
                  StateOf(rec) == es ? 1 : 0);
     }
     for (const auto& r : inst) {
-      auto hr = health.find(r.id);
+      auto hr = health.find(HealthTargetId(r));
       bool up = r.state == InstanceState::kActive && hr != health.end() && hr->second.state == HealthState::kHealthy;
       out.Sample("reactor_instance_up", {{"endpoint", name}, {"instance", r.id}, {"manager", r.manager}}, up ? 1 : 0);
     }
@@ -205,7 +205,7 @@ json AgentTelemetry::Sample(const std::vector<std::string>& endpoints) {
     }
     json table = json::array();
     for (const auto& r : list) {
-      auto hr = health.find(r.id);
+      auto hr = health.find(HealthTargetId(r));
       table.push_back({{"id", r.id},
                        {"address", r.address},
                        {"state", InstanceStateName(r.state)},

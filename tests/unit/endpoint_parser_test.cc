@@ -503,6 +503,7 @@ ramp_limit = 3
 window = 1500ms
 scale_down_delay = 2m
 drain_timeout = 0s
+placement = pack
 [health]
 path = /healthz?full=1&x=%20
 interval = 2s
@@ -554,7 +555,7 @@ TEST(EndpointParser, SerializesEveryKey) {
   EXPECT_THAT(SerializeEndpointIni(*minimal), HasSubstr("[cloud:docker]\nimage =\ncommand =\n"));
   size_t keys = 0;
   for (const auto& [section, list] : EndpointSections(FullConfig())) keys += list.size();
-  EXPECT_EQ(keys, 38u);
+  EXPECT_EQ(keys, 39u);
 }
 
 TEST(EndpointParser, GetKeysAndSections) {

@@ -21,63 +21,12 @@
 #include "agent/simulate/simulation.h"
 #include "agent/store/sqlite_store.h"
 #include "fake_clock.h"
+#include "reconciler_fakes.h"
 
 namespace reactor {
 namespace {
 
 constexpr Duration kStartDelay(2000);
-
-class InstantCloud : public Cloud {
- public:
-  const char* Name() const override { return "process"; }
-  Result<InstanceInfo> Launch(const LaunchRequest& req) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    InstanceInfo i;
-    i.instance_id = req.instance_id;
-    i.endpoint = req.endpoint->name;
-    i.address = "127.0.0.1:" + std::to_string(31000 + next_port_++);
-    i.running = true;
-    running_[i.instance_id] = i;
-    launches++;
-    return i;
-  }
-  Status Stop(const std::string& id, Duration) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    running_.erase(id);
-    return Status::Ok();
-  }
-  Result<std::vector<InstanceInfo>> List(const std::string&) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<InstanceInfo> out;
-    for (auto& [id, i] : running_) out.push_back(i);
-    return out;
-  }
-  Result<InstanceInfo> Inspect(const std::string& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = running_.find(id);
-    if (it == running_.end()) return Status::NotFound(id);
-    return it->second;
-  }
-  int launches = 0;  // read by the test thread only between rounds
-
- private:
-  std::mutex mu_;
-  std::map<std::string, InstanceInfo> running_;
-  int next_port_ = 0;
-};
-
-class NullNginx : public NginxController {
- public:
-  Status Start() override { return Status::Ok(); }
-  Status ApplySites(const std::vector<EndpointConfig>&) override { return Status::Ok(); }
-  Status SetMembers(const std::string&, const std::vector<Member>&) override { return Status::Ok(); }
-  Status Flush() override { return Status::Ok(); }
-  std::optional<Duration> UntilFlushDue() const override { return std::nullopt; }
-  Status Supervise() override { return Status::Ok(); }
-  void Detach() override {}
-  std::string AccessLogPath() const override { return "/dev/null"; }
-  int ReloadCount() const override { return 0; }
-};
 
 // An instance passes its health check kStartDelay after it was first checked
 // (the round that launched it).
@@ -190,8 +139,8 @@ TEST_P(SimulateMatchesReconciler, SameDecisionsForTheSameLoad) {
   EventLog events(*store, clock);
   EndpointRegistry registry(*store, nullptr);
   ASSERT_TRUE(registry.Put("web", ini, "api").ok());
-  InstantCloud cloud;
-  NullNginx nginx;
+  FakeCloud cloud;
+  FakeNginx nginx;
   StartDelayHealth health(clock);
   const TimePoint origin = clock.Now() + Duration(3000);  // second 0 of the trace starts here
   ModelMetrics metrics(clock, origin);
