@@ -10,7 +10,7 @@ build_pkgs=(
   libboost-dev libboost-filesystem-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libcli11-dev libinih-dev libmstch-dev
-  libsqlite3-dev libsystemd-dev libhttp-parser-dev
+  libsqlite3-dev libsystemd-dev libhttp-parser-dev libssl-dev
 )
 runtime_pkgs=(
   nginx libnginx-mod-http-lua curl
