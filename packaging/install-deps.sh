@@ -15,7 +15,7 @@ build_pkgs=(
 runtime_pkgs=(
   nginx libnginx-mod-http-lua curl
   docker.io busybox-static etcd-server etcd-client wrk
-  python3 procps iproute2 dpkg-dev file logrotate
+  python3 procps iproute2 dpkg-dev file logrotate openssl
   shellcheck systemd
   libjs-chart.js prometheus chromium chromium-driver python3-selenium
 )

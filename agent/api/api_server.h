@@ -81,8 +81,9 @@ class ApiServer {
   EventHub hub_;
   StreamSlots stream_slots_;
   StreamContext stream_;
-  std::unique_ptr<httplib::Server> server_;
+  // Before server_: MakeServer writes it while server_ is constructed.
   Status tls_status_;  // why the TLS server could not be set up (Start returns it)
+  std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::string unix_path_;
 };
