@@ -198,12 +198,15 @@ ApiResponse ApiClient::Request(const std::string& method, const std::string& pat
   if (rc == CURLE_OK || on_data) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
   if (rc != CURLE_OK && out.status == 0) {
     out.transport_error = std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc));
-    if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+    if (rc == CURLE_PEER_FAILED_VERIFICATION && out.transport_error.find("subject name") != std::string::npos) {
+      out.transport_error += " (the agent's certificate is not for the host in " + base_url_ +
+                             ": give --api a name or address the certificate carries)";
+    } else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
       out.transport_error += ca_file_.empty()
                                  ? " (the agent's certificate is not signed by a CA this host trusts: "
                                    "give the CA that signed it with --ca-file or REACTOR_CA_FILE)"
-                                 : " (the agent's certificate, checked against the CA file " + ca_file_ +
-                                       " and the host name in " + base_url_ + ")";
+                                 : " (the agent's certificate does not verify against the CA file " + ca_file_ +
+                                       ")";
     } else if ((rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR) && url.rfind("http://", 0) == 0 &&
                unix_socket_.empty()) {
       out.transport_error += " (if the agent serves TLS, use --api https://HOST:PORT and --ca-file)";

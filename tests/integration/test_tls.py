@@ -327,6 +327,7 @@ class ListenSecurity(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertEqual(r.stdout, "")
         self.assertIn("no alternative certificate subject name matches target host name '127.0.0.2'", r.stderr)
+        self.assertIn("give --api a name or address the certificate carries", r.stderr)
 
     def test_bad_tls_files_stop_the_agent_before_it_starts_anything(self):
         cases = [
