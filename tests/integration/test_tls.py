@@ -90,6 +90,11 @@ class Pki:
         self.tmp.cleanup()
 
 
+def read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
 def tls_conf(cert, key):
     return f"tls_cert_file = {cert}\ntls_key_file = {key}\n"
 
@@ -238,6 +243,29 @@ class TlsApi(unittest.TestCase):
         self.assertIn("if the agent serves TLS", r.stderr)
         # The agent keeps serving TLS after the plain attempts.
         self.assertTrue(self.agent.healthy())
+
+    def test_event_stream_follows_over_tls(self):
+        # `reactor log --follow` reads GET /v1/stream (Server-Sent Events):
+        # a new agent-wide event arrives through the TLS stream.
+        out_path = os.path.join(self.agent.dir, "follow.out")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REACTOR_")}
+        with open(out_path, "w+") as out:
+            p = subprocess.Popen([CLI, "--token-file", self.agent.token_file, "--api", self.agent.url, "--ca-file",
+                                  self.pki.ca, "log", "_agent", "--follow"], stdout=out, stderr=subprocess.STDOUT,
+                                 env=env)
+            try:
+                wait_until(lambda: "started" in read(out_path), timeout=10, what="the agent's history")
+                name = json.loads(self.cli("--api", self.agent.url, "--ca-file", self.pki.ca, "managers",
+                                           "--json").stdout)[0]["name"]
+                for action in ("cordon", "uncordon"):
+                    r = self.cli("--api", self.agent.url, "--ca-file", self.pki.ca, "managers", action, name)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                wait_until(lambda: "uncordoned" in read(out_path), timeout=10,
+                           what="the uncordon event through the TLS stream")
+                self.assertIsNone(p.poll(), read(out_path))
+            finally:
+                p.terminate()
+                p.wait(timeout=10)
 
     def test_dashboard_login_cookie_carries_secure(self):
         status, headers, body = https_request("POST", self.agent.url + "/v1/session", self.pki.ca,
