@@ -32,9 +32,9 @@ TEST(AgentConfigTls, LoopbackIsUnixSocketsAnd127Slash8AndIpv6One) {
                         "[::ffff:127.0.0.1]:7070", "localhost:7070", "LocalHost:7070", "unix:/run/reactor.sock"}) {
     EXPECT_TRUE(ListenOf(v).IsLoopback()) << v;
   }
-  for (const char* v : {"0.0.0.0:7070", "[::]:7070", "198.18.0.1:7070", "128.0.0.1:7070", "126.255.255.255:7070",
-                        "[::2]:7070", "[::ffff:198.18.0.1]:7070", "[fe80::1]:7070", "agent1.example:7070",
-                        "localhost.example:7070"}) {
+  for (const char* v :
+       {"0.0.0.0:7070", "[::]:7070", "198.18.0.1:7070", "128.0.0.1:7070", "126.255.255.255:7070", "[::2]:7070",
+        "[::ffff:198.18.0.1]:7070", "[fe80::1]:7070", "agent1.example:7070", "localhost.example:7070"}) {
     EXPECT_FALSE(ListenOf(v).IsLoopback()) << v;
   }
 }
