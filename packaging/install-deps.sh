@@ -10,12 +10,12 @@ build_pkgs=(
   libboost-dev libboost-filesystem-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libcli11-dev libinih-dev libmstch-dev
-  libsqlite3-dev libsystemd-dev libhttp-parser-dev
+  libsqlite3-dev libsystemd-dev libhttp-parser-dev libssl-dev
 )
 runtime_pkgs=(
   nginx libnginx-mod-http-lua curl
   docker.io busybox-static etcd-server etcd-client wrk
-  python3 procps iproute2 dpkg-dev file logrotate
+  python3 procps iproute2 dpkg-dev file logrotate openssl
   shellcheck systemd
   libjs-chart.js prometheus chromium chromium-driver python3-selenium
 )

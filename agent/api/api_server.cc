@@ -64,6 +64,19 @@ class UnixCapableServer : public httplib::Server {
   }
 };
 
+// The API's server: plain (with unix sockets) or, with TLS files, httplib's
+// SSLServer on a context ConfigureApiTls set up. `tls_status` gets why the
+// TLS context could not be made.
+std::unique_ptr<httplib::Server> MakeServer(const ApiTlsFiles& tls, Status* tls_status) {
+  if (!tls.enabled()) return std::make_unique<UnixCapableServer>();
+  auto server = std::make_unique<httplib::SSLServer>([&tls, tls_status](SSL_CTX& ctx) {
+    *tls_status = ConfigureApiTls(ctx, tls);
+    return tls_status->ok();
+  });
+  if (!server->is_valid() && tls_status->ok()) *tls_status = Status::Internal("TLS: cannot create an OpenSSL context");
+  return server;
+}
+
 void Reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
@@ -160,7 +173,7 @@ ApiServer::ApiServer(ApiContext ctx)
       sessions_(SystemClock::Get()),
       hub_(*ctx_.store),
       stream_slots_(ctx_.stream_cap),
-      server_(std::make_unique<UnixCapableServer>()) {
+      server_(MakeServer(ctx_.tls, &tls_status_)) {
   stream_ = {&hub_, &stream_slots_, ctx_.events, ctx_.registry, ctx_.telemetry, &SystemClock::Get()};
   // Streams hold a thread each; they get their own share of the pool.
   const size_t threads = static_cast<size_t>(kApiWorkers + ctx_.stream_cap);
@@ -425,19 +438,22 @@ void ApiServer::Routes() {
 }
 
 Status ApiServer::Start(const std::string& listen, ApiRoutes* extra_routes) {
+  REACTOR_RETURN_IF_ERROR(tls_status_);
   REACTOR_RETURN_IF_ERROR(hub_.Start());
   Routes();
   RegisterStreamRoutes(*server_, stream_);
-  RegisterUiRoutes(*server_, {ctx_.ui_dir, "/usr/share/javascript", ctx_.token, ctx_.manager, ctx_.tls, ctx_.telemetry}, sessions_);
+  RegisterUiRoutes(*server_, {ctx_.ui_dir, "/usr/share/javascript", ctx_.token, ctx_.manager, ctx_.tls.enabled(), ctx_.telemetry}, sessions_);
   if (extra_routes) extra_routes->Register(*server_);
   server_->set_payload_max_length(1 << 20);
   // An idle keep-alive connection holds a worker: browsers keep several.
   server_->set_keep_alive_timeout(2);
-  auto* srv = static_cast<UnixCapableServer*>(server_.get());
+  httplib::Server* srv = server_.get();
   if (listen.rfind("unix:", 0) == 0) {
+    auto* unix_srv = dynamic_cast<UnixCapableServer*>(srv);
+    if (!unix_srv) return Status::InvalidArgument("listen = " + listen + ": TLS is served on host:port only");
     std::string path = listen.substr(5);
     std::string error;
-    if (!srv->BindUnix(path, &error)) return Status::IOError("listen = " + listen, error);
+    if (!unix_srv->BindUnix(path, &error)) return Status::IOError("listen = " + listen, error);
     unix_path_ = path;  // ours now: removed again by Stop
   } else {
     auto colon = listen.rfind(':');

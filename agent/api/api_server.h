@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/api/api_tls.h"
 #include "agent/api/event_hub.h"
 #include "agent/api/session_auth.h"
 #include "agent/api/stream_routes.h"
@@ -49,8 +50,9 @@ struct ApiContext {
   int stream_cap = 64;
   /// The dashboard's files (empty: DefaultUiDir(), ui_routes.h).
   std::string ui_dir;
-  /// The listener is TLS (session cookies get Secure).
-  bool tls = false;
+  /// [agent] tls_cert_file, tls_key_file: set = the API is served over TLS
+  /// (cpp-httplib's SSLServer) and session cookies get Secure.
+  ApiTlsFiles tls;
   /// POST /v1/backup (`reactor backup`): takes a state backup now and
   /// returns its path; unset = backups are off.
   std::function<Result<std::string>()> backup;
@@ -64,8 +66,9 @@ class ApiServer {
   explicit ApiServer(ApiContext ctx);
   ~ApiServer();
 
-  /// Binds `listen` ("host:port" or "unix:/path") and serves on a thread.
-  /// IOError naming the address if it cannot bind.
+  /// Binds `listen` ("host:port" or "unix:/path"; TLS on host:port only)
+  /// and serves on a thread. IOError naming the address if it cannot bind;
+  /// the TLS files' error (api_tls.h) if they could not be loaded.
   Status Start(const std::string& listen, ApiRoutes* extra_routes = nullptr);
   void Stop();
   /// Event streams and long polls open now.
@@ -78,6 +81,8 @@ class ApiServer {
   EventHub hub_;
   StreamSlots stream_slots_;
   StreamContext stream_;
+  // Before server_: MakeServer writes it while server_ is constructed.
+  Status tls_status_;  // why the TLS server could not be set up (Start returns it)
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::string unix_path_;

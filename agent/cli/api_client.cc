@@ -2,7 +2,9 @@
 
 #include <curl/curl.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -58,6 +60,7 @@ std::string TrimLine(std::string s) {
 struct InstalledAgent {
   std::string api = kDefaultApi;
   std::string token_file = kDefaultTokenFile;
+  std::string ca_file;  // an agent serving TLS: its own certificate
 };
 
 InstalledAgent FindInstalledAgent() {
@@ -73,6 +76,10 @@ InstalledAgent FindInstalledAgent() {
     // An agent listening on every address is reached on loopback.
     std::string host = l.host == "0.0.0.0" ? "127.0.0.1" : l.host == "[::]" ? "[::1]" : l.host;
     out.api = host + ":" + std::to_string(l.port);
+    if (!cfg->tls_cert_file.empty()) {
+      out.api = "https://" + out.api;
+      out.ca_file = cfg->tls_cert_file;
+    }
   }
   out.token_file = cfg->token_file;
   return out;
@@ -88,19 +95,38 @@ ApiClient::ApiClient(const GlobalOptions& opts) {
   // Each setting: flag, else environment, else the installed agent.conf,
   // else the built-in default.
   std::string api = !opts.api.empty() ? opts.api : Env("REACTOR_API");
+  ca_file_ = !opts.ca_file.empty() ? opts.ca_file : Env("REACTOR_CA_FILE");
   const bool need_token_file = opts.token_file.empty() && TrimLine(Env("REACTOR_TOKEN")).empty();
   InstalledAgent installed;
   if (api.empty() || need_token_file) installed = FindInstalledAgent();
-  if (api.empty()) api = installed.api;
+  if (api.empty()) {
+    api = installed.api;
+    if (ca_file_.empty()) ca_file_ = installed.ca_file;
+  }
+  const bool https = api.rfind("https://", 0) == 0;
   if (api.rfind("unix:", 0) == 0) {
     unix_socket_ = api.substr(5);
     base_url_ = "http://localhost";
-  } else if (api.rfind("http://", 0) == 0 || api.rfind("https://", 0) == 0) {
+  } else if (api.rfind("http://", 0) == 0 || https) {
     base_url_ = api;
   } else {
-    base_url_ = "http://" + api;
+    base_url_ = (ca_file_.empty() ? "http://" : "https://") + api;
   }
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
+  if (base_url_.rfind("https://", 0) != 0 || !unix_socket_.empty()) {
+    if (!opts.ca_file.empty()) {
+      std::cerr << "reactor: --ca-file verifies an https:// agent, but the API address is "
+                << (unix_socket_.empty() ? base_url_ : "unix:" + unix_socket_)
+                << " (give --api https://HOST:PORT or HOST:PORT)\n";
+      throw CliExit{kExitBadInput};
+    }
+    ca_file_.clear();  // REACTOR_CA_FILE is for the https agents it is set for
+  }
+  if (!ca_file_.empty() && !std::ifstream(ca_file_)) {
+    std::cerr << "reactor: CA file " << ca_file_ << " (--ca-file or REACTOR_CA_FILE): cannot read: "
+              << std::strerror(errno) << "\n";
+    throw CliExit{kExitBadInput};
+  }
 
   std::string token_file = opts.token_file;
   if (token_file.empty()) {
@@ -141,6 +167,14 @@ ApiResponse ApiClient::Request(const std::string& method, const std::string& pat
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   }
   if (!unix_socket_.empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, unix_socket_.c_str());
+  // https: the chain and the host name are always verified; a CA file is
+  // the only trust (no system CA directory beside it).
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!ca_file_.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file_.c_str());
+    curl_easy_setopt(curl, CURLOPT_CAPATH, nullptr);
+  }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   StreamSink sink{curl, on_data, &out.body};
   if (on_data) {
@@ -162,7 +196,24 @@ ApiResponse ApiClient::Request(const std::string& method, const std::string& pat
   CURLcode rc = curl_easy_perform(curl);
   // A stream that was answered keeps its status when it breaks later.
   if (rc == CURLE_OK || on_data) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-  if (rc != CURLE_OK && out.status == 0) out.transport_error = std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc));
+  if (rc != CURLE_OK && out.status == 0) {
+    out.transport_error = std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    if (rc == CURLE_PEER_FAILED_VERIFICATION && out.transport_error.find("subject name") != std::string::npos) {
+      out.transport_error += " (the agent's certificate is not for the host in " + base_url_ +
+                             ": give --api a name or address the certificate carries)";
+    } else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+      out.transport_error += ca_file_.empty()
+                                 ? " (the agent's certificate is not signed by a CA this host trusts: "
+                                   "give the CA that signed it with --ca-file or REACTOR_CA_FILE)"
+                                 : " (the agent's certificate does not verify against the CA file " + ca_file_ +
+                                       ")";
+    } else if ((rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR) && url.rfind("http://", 0) == 0 &&
+               unix_socket_.empty()) {
+      out.transport_error += " (if the agent serves TLS, use --api https://HOST:PORT and --ca-file)";
+    } else if (rc == CURLE_SSL_CONNECT_ERROR && url.rfind("https://", 0) == 0) {
+      out.transport_error += " (is the agent serving TLS on this port? Without tls_cert_file it speaks http://)";
+    }
+  }
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return out;

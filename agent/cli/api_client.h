@@ -26,6 +26,15 @@ class ApiClient {
   /// `token_file` of the installed agent.conf (REACTOR_CONFIG, else
   /// /etc/reactor/agent.conf; ignored when unreadable or invalid), and the
   /// built-in defaults 127.0.0.1:7070 and /etc/reactor/token.
+  ///
+  /// TLS: an https:// address is verified (certificate chain and host name)
+  /// against the CA file (--ca-file, else REACTOR_CA_FILE) alone, or the
+  /// system's CAs without one; a host:port address means https when a CA
+  /// file is given. An installed agent with tls_cert_file is reached over
+  /// https and, without a CA file, trusted by that certificate itself.
+  /// A certificate that does not verify fails the request, never silently.
+  /// Prints the error and throws CliExit (2) when --ca-file is given with an
+  /// http:// or unix: address, or the CA file cannot be read.
   explicit ApiClient(const GlobalOptions& opts);
 
   ApiResponse Get(const std::string& path) const;
@@ -54,6 +63,7 @@ class ApiClient {
                       const std::function<bool(std::string_view)>* on_data = nullptr) const;
   std::string base_url_;     // http://127.0.0.1:7070 (for unix sockets: http://localhost)
   std::string unix_socket_;  // set for unix:/path
+  std::string ca_file_;      // https only: the CAs that verify the agent; "" = the system's
   std::string token_;
   std::string token_error_;  // why no token could be read, reported on 401
 };

@@ -20,10 +20,11 @@ struct CliExit {
   int code;
 };
 
-/// Global options every API command shares (--api, --token-file, --json).
+/// Global options every API command shares (--api, --token-file, --ca-file, --json).
 struct GlobalOptions {
   std::string api;         // --api or $REACTOR_API
   std::string token_file;  // --token-file, or $REACTOR_TOKEN holds the token itself
+  std::string ca_file;     // --ca-file or $REACTOR_CA_FILE: verifies an https:// agent
   bool json = false;
 };
 

@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   GlobalOptions opts;
   app.add_option("--api", opts.api, "agent API: host:port, http://host:port or unix:/path (env REACTOR_API)");
   app.add_option("--token-file", opts.token_file, "file holding the API token (env REACTOR_TOKEN holds the token)");
+  app.add_option("--ca-file", opts.ca_file,
+                 "PEM CA certificate(s) that verify an https:// agent instead of the system's CAs; "
+                 "a host:port --api then means https (env REACTOR_CA_FILE)");
   app.add_flag("--json", opts.json, "machine-readable output");
   AddRulesCommands(app);
   AddManageCommands(app, opts);

@@ -1,6 +1,7 @@
 #include "agent/common/agent_config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -406,6 +407,20 @@ const std::vector<Key>& AgentKeys() {
          return "";
        },
        [](const AgentConfig& c) -> std::string { return c.metrics_without_token ? "true" : "false"; }},
+      {"agent", "tls_cert_file",
+       [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->tls_cert_file); },
+       [](const AgentConfig& c) { return c.tls_cert_file; }},
+      {"agent", "tls_key_file",
+       [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->tls_key_file); },
+       [](const AgentConfig& c) { return c.tls_key_file; }},
+      {"agent", "insecure_listen",
+       [](const std::string& v, AgentConfig* c) -> std::string {
+         if (v == "true") c->insecure_listen = true;
+         else if (v == "false") c->insecure_listen = false;
+         else return "'" + v + "' is not true or false";
+         return "";
+       },
+       [](const AgentConfig& c) -> std::string { return c.insecure_listen ? "true" : "false"; }},
       {"agent", "ui_dir", [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->ui_dir); },
        [](const AgentConfig& c) { return c.ui_dir; }},
       {"agent", "etcd_ca_file",
@@ -548,6 +563,22 @@ const std::vector<Key>& AgentKeys() {
 
 }  // namespace
 
+bool AgentConfig::Listen::IsLoopback() const {
+  if (IsUnix()) return true;
+  std::string h = host;
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  in_addr v4{};
+  if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, h.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  std::string lower;
+  for (char ch : h) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return lower == "localhost";
+}
+
 AgentConfig DefaultAgentConfig() {
   AgentConfig c;
   c.name = HostName();
@@ -586,6 +617,25 @@ Result<AgentConfig> ParseAgentConfig(const std::string& path_for_messages, const
     if (config.etcd_user.empty() != config.etcd_password_file.empty()) {
       const char* missing = config.etcd_user.empty() ? "etcd_user" : "etcd_password_file";
       errors.push_back({0, "agent", missing, "etcd_user and etcd_password_file are set together"});
+    }
+  }
+
+  // The API beyond loopback: TLS, or plain HTTP only when asked for by name.
+  {
+    const bool cert = !config.tls_cert_file.empty(), key = !config.tls_key_file.empty();
+    if (cert != key) {
+      const char* missing = cert ? "tls_key_file" : "tls_cert_file";
+      errors.push_back({0, "agent", missing, "tls_cert_file and tls_key_file are set together (both, or neither)"});
+    } else if (cert && config.listen.IsUnix()) {
+      errors.push_back({IniLine(lines, "agent", "tls_cert_file"), "agent", "tls_cert_file",
+                        "TLS is for a host:port listen address; listen = " + config.listen.ToString() +
+                            " is a unix socket, which its file mode (0600) already guards"});
+    } else if (!cert && !config.insecure_listen && !config.listen.IsLoopback()) {
+      errors.push_back({IniLine(lines, "agent", "listen"), "agent", "listen",
+                        config.listen.ToString() +
+                            " is not a loopback address: an API reachable from other hosts needs TLS "
+                            "(set tls_cert_file and tls_key_file), or insecure_listen = true to serve "
+                            "plain HTTP on a network you trust"});
     }
   }
 

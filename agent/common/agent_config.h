@@ -162,6 +162,11 @@ struct AgentConfig {
     bool IsUnix() const { return !unix_path.empty(); }
     /// The form it was written in: "127.0.0.1:7070" or "unix:/run/reactor.sock".
     std::string ToString() const { return IsUnix() ? "unix:" + unix_path : host + ":" + std::to_string(port); }
+    /// True iff only this host can connect: a unix socket, an address in
+    /// 127.0.0.0/8, ::1 (also as ::ffff:127.x.x.x), or the name "localhost"
+    /// (which resolvers keep on loopback, RFC 6761). Any other name counts
+    /// as reachable from elsewhere.
+    bool IsLoopback() const;
   };
 
   /// `state`: "sqlite:/absolute/path.db" or "etcd://h1:2379,h2:2379".
@@ -205,6 +210,12 @@ struct AgentConfig {
   /// This host's lease in the store: it is gone once the lease expires.
   Duration lease_ttl{5000};
   bool metrics_without_token = false;  // GET /metrics needs no token
+  /// The API over TLS: a PEM certificate (chain, leaf first) and its PEM
+  /// private key, both or neither; TCP listen addresses only. Without them a
+  /// `listen` that is not loopback is refused unless insecure_listen.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool insecure_listen = false;  // plain HTTP beyond loopback, by choice
   std::string ui_dir;                  // the dashboard's files; empty = /usr/share/reactor/ui
   /// TLS to etcd (all three, or none) and etcd auth (user and password file
   /// together). Empty = off.

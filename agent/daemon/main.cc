@@ -12,6 +12,7 @@
 #include <memory>
 #include <thread>
 
+#include "agent/api/api_tls.h"
 #include "agent/common/agent_config.h"
 #include "agent/daemon/reopenable_file_sink.h"
 #include "agent/runtime/agent.h"
@@ -74,6 +75,11 @@ int main(int argc, char** argv) {
     auto cfg = reactor::LoadAgentConfig(check_path);
     if (!cfg.ok()) {
       std::cerr << cfg.status().message() << "\n";
+      return 2;
+    }
+    reactor::Status tls = reactor::CheckApiTlsFiles({cfg->tls_cert_file, cfg->tls_key_file});
+    if (!tls.ok()) {
+      std::cerr << check_path << ": " << tls.message() << "\n";
       return 2;
     }
     std::cout << check_path << ": ok\n";

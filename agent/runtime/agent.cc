@@ -113,6 +113,9 @@ Agent::~Agent() {
 }
 
 Status Agent::Start() {
+  // The API's TLS files are checked before anything starts (api_tls.h).
+  const ApiTlsFiles api_tls{config_.tls_cert_file, config_.tls_key_file};
+  REACTOR_RETURN_IF_ERROR(CheckApiTlsFiles(api_tls).WithContext(config_path_));
   auto token = LoadOrCreateToken(config_.token_file);
   if (!token.ok()) return token.status();
 
@@ -208,6 +211,7 @@ Status Agent::Start() {
   ctx.telemetry = telemetry_.get();
   ctx.metrics_without_token = config_.metrics_without_token;
   ctx.ui_dir = config_.ui_dir;
+  ctx.tls = api_tls;
   api_ = std::make_unique<ApiServer>(ctx);
   Store* store_ptr = store_.get();
   metrics_routes_ = std::make_unique<MetricsRoutes>(
@@ -247,6 +251,10 @@ void Agent::ReloadConfig() {
   }
   std::vector<std::string> restart_needed;
   if (fresh->listen.ToString() != config_.listen.ToString()) restart_needed.push_back("[agent] listen");
+  if (fresh->tls_cert_file != config_.tls_cert_file || fresh->tls_key_file != config_.tls_key_file ||
+      fresh->insecure_listen != config_.insecure_listen) {
+    restart_needed.push_back("[agent] tls_cert_file, tls_key_file and insecure_listen");
+  }
   if (fresh->state.ToString() != config_.state.ToString()) restart_needed.push_back("[agent] state");
   if (fresh->name != config_.name) restart_needed.push_back("[agent] name");
   config_.interval = fresh->interval;
