@@ -9,6 +9,7 @@
 
 #include "agent/cloud/static_cloud.h"
 #include "agent/common/units.h"
+#include "agent/endpoint/served_config.h"
 #include "agent/store/keys.h"
 #include "agent/telemetry/counter_registry.h"
 
@@ -658,7 +659,8 @@ void Reconciler::StopStrays(const std::set<std::string>& known_ids) {
 
 void Reconciler::PushNginx(const std::vector<EndpointRecord>& endpoints) {
   std::vector<EndpointConfig> sites;
-  for (const auto& rec : endpoints) sites.push_back(rec.config);
+  // Scale to zero: only an endpoint that may launch now holds requests.
+  for (const auto& rec : endpoints) sites.push_back(ServedConfig(rec));
   Status st = nginx_.ApplySites(sites);
   if (!st.ok()) spdlog::warn("nginx: {}", st.ToString());
 
