@@ -379,7 +379,9 @@ local function hold(route)
     if now >= deadline or ngx.worker.exiting() then
       break
     end
-    ngx.sleep(math.min(delay, deadline - now))
+    -- At least 1 ms: ngx.sleep(0) only yields, and ngx.now() would not
+    -- move (a busy loop that never reaches the deadline).
+    ngx.sleep(math.max(0.001, math.min(delay, deadline - now)))
     delay = math.min(delay * 2, 0.02)
   end
   dict:incr("h:" .. name, -1, 0)

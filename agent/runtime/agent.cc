@@ -8,9 +8,11 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "agent/backup/backup_job.h"
 #include "agent/cloud/async_cloud.h"
@@ -109,6 +111,8 @@ Agent::Agent(AgentConfig config, std::string config_path)
 Agent::~Agent() {
   if (api_) api_->Stop();
   if (wake_watcher_) wake_watcher_->Stop();
+  wake_watch_stop_ = true;
+  if (wake_watch_thread_.joinable()) wake_watch_thread_.join();
   if (health_) health_->Stop();
   reconciler_.reset();
   if (nginx_) nginx_->Detach();
@@ -151,7 +155,16 @@ Status Agent::Start() {
   custom_metrics_ = std::make_unique<CustomMetrics>(*store_, clock_);
   metrics_source_ = std::make_unique<AgentMetricsSource>(*collector_, *custom_metrics_);
   // Scale to zero: held requests, of any host's nginx, are demand.
-  wake_source_ = std::make_unique<StoreWakeSource>(*store_, clock_);
+  auto wake_source = std::make_unique<StoreWakeSource>(*store_, clock_);
+  StoreWakeSource* wakes = wake_source.get();
+  wake_source_ = std::move(wake_source);
+  wake_watch_thread_ = std::thread([this, wakes] {
+    while (!wake_watch_stop_) {
+      Result<bool> changed = wakes->WaitForChange(Duration(500));
+      if (changed.ok() && *changed) Wake();
+      if (!changed.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the store is away
+    }
+  });
   policy_ = std::make_unique<RulesPolicy>(*metrics_source_, clock_, wake_source_.get());
   if (config_.nginx.upstreams == NginxSettings::Upstreams::kDynamic) {
     // What this host's nginx holds goes to the store (the endpoint's owner

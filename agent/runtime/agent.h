@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "agent/api/api_server.h"
 #include "agent/backup/backup_job.h"
@@ -72,6 +73,10 @@ class Agent {
   std::unique_ptr<WakeSource> wake_source_;
   std::unique_ptr<StoreWakeRecorder> wake_recorder_;
   std::unique_ptr<NginxWakeWatcher> wake_watcher_;  // dynamic upstreams only
+  // Wakes the loop when any host's nginx begins or ends a hold (a watch on
+  // the wake keys); stopped by the destructor.
+  std::thread wake_watch_thread_;
+  std::atomic<bool> wake_watch_stop_{false};
   std::unique_ptr<ScalingPolicy> policy_;
   std::unique_ptr<MetricsRoutes> metrics_routes_;
   std::unique_ptr<HostMembership> membership_;

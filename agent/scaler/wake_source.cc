@@ -12,7 +12,7 @@ StoreWakeSource::StoreWakeSource(Store& store, Clock& clock, Duration refresh, D
 
 WakeDemand StoreWakeSource::Demand(const std::string& endpoint) {
   const TimePoint now = clock_.Now();
-  if (!read_ || now - read_at_ >= refresh_) {
+  if (!read_ || stale_.exchange(false) || now - read_at_ >= refresh_) {
     auto kvs = store_.GetPrefix(WakeRootPrefix());
     // A failed read keeps the last one: an unreachable store makes no
     // decision anyway, and a launch already made is not undone.
@@ -40,6 +40,25 @@ WakeDemand StoreWakeSource::Demand(const std::string& endpoint) {
   }
   auto it = demand_.find(endpoint);
   return it == demand_.end() ? WakeDemand{} : it->second;
+}
+
+Result<bool> StoreWakeSource::WaitForChange(Duration timeout) {
+  if (watch_revision_ == 0) {
+    auto rev = store_.Revision();
+    if (!rev.ok()) return rev.status();
+    watch_revision_ = *rev;
+  }
+  auto w = store_.Watch(WakeRootPrefix(), watch_revision_, timeout);
+  if (!w.ok()) return w.status();
+  if (w->compacted) {
+    watch_revision_ = 0;  // read the revision again; whatever changed is read by the next Demand
+    stale_ = true;
+    return true;
+  }
+  watch_revision_ = w->revision;
+  if (w->events.empty()) return false;
+  stale_ = true;
+  return true;
 }
 
 StoreWakeRecorder::StoreWakeRecorder(Store& store, Clock& clock, std::string manager, Duration lease_ttl)

@@ -10,6 +10,7 @@
 // request, "at_ms": wall ms written}.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -48,11 +49,21 @@ class StoreWakeSource : public WakeSource {
                   Duration max_age = Duration(660000));
   WakeDemand Demand(const std::string& endpoint) override;
 
+  /// Blocks until a wake key of any endpoint changes (a host's nginx began
+  /// or ended a hold: the caller runs a round at once, wherever the hold
+  /// is) or `timeout` passes; true when one changed. The next Demand reads
+  /// the store again. The store's error when it cannot watch (the caller
+  /// waits before trying again). Thread: one watching thread, besides
+  /// Demand's caller.
+  Result<bool> WaitForChange(Duration timeout);
+
  private:
   Store& store_;
   Clock& clock_;
   const Duration refresh_;
   const Duration max_age_;
+  std::atomic<bool> stale_{false};
+  int64_t watch_revision_ = 0;  // the watching thread's
   bool read_ = false;
   TimePoint read_at_{};
   std::map<std::string, WakeDemand> demand_;

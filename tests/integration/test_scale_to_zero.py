@@ -8,6 +8,7 @@ gives 503 with Retry-After after hold_timeout while its launches back off;
 a stopped endpoint, and a request beyond hold_max, get 503 at once."""
 import concurrent.futures
 import re
+import socket
 import time
 import unittest
 import urllib.error
@@ -61,6 +62,14 @@ def timed_get(url, timeout=40.0):
         return 0, time.monotonic() - start, {}
 
 
+def listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def hold_stats(agent, endpoint):
     """nginx's hold statistics of one endpoint (GET /holds on the control
     socket): {"held", "wakes", "served", "timeout", "rejected"}."""
@@ -84,6 +93,8 @@ class ScaleToZeroTest(unittest.TestCase):
 
     def wait_route(self, pattern, what):
         wait_until(lambda: re.search(pattern, self.route(), re.M), timeout=15, what=what)
+        # A new port is a reload after the route push: wait until nginx listens.
+        wait_until(lambda: listening(self.port), timeout=15, what="nginx listening on the port")
 
     def woken_events(self):
         return [int(n) for n in WOKEN.findall(self.agent.events("web"))]

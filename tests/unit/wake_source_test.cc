@@ -74,6 +74,24 @@ TEST_F(WakeSourceTest, ReadsOncePerRefreshAndIgnoresWhatItCannotRead) {
   EXPECT_EQ(source.Demand("web").held, 5);
 }
 
+TEST_F(WakeSourceTest, AWatchSeesAnyHostsHoldAndTheNextDemandReadsIt) {
+  StoreWakeRecorder b(*store_, clock_, "host-b", Duration(5000));
+  StoreWakeSource source(*store_, clock_, Duration(60000));
+  EXPECT_EQ(source.Demand("web").held, 0);
+  auto quiet = source.WaitForChange(Duration(0));
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_FALSE(*quiet);
+  ASSERT_TRUE(b.Record("web", 3, 1000).ok());
+  ASSERT_TRUE(store_->Put("/reactor/other", "x").ok());
+  auto changed = source.WaitForChange(Duration(0));
+  ASSERT_TRUE(changed.ok());
+  EXPECT_TRUE(*changed);
+  EXPECT_EQ(source.Demand("web").held, 3) << "read again at once, refresh or not";
+  auto again = source.WaitForChange(Duration(0));
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again) << "a key outside the wake prefix is no change";
+}
+
 TEST_F(WakeSourceTest, IgnoresAKeyItsWriterStoppedUpdating) {
   StoreWakeSource source(*store_, clock_, Duration(0), Duration(60000));
   const std::string v = "{\"held\": 4, \"since_ms\": 1, \"at_ms\": " + std::to_string(clock_.WallMillis()) + "}";
