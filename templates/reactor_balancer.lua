@@ -287,8 +287,38 @@ local function route_table(listen)
     ngx.log(ngx.ERR, "reactor: routes of ", listen, ": ", err)
     routes = {}
   end
+  for _, r in ipairs(routes) do
+    r.listen, r.version = listen, version
+  end
   tables[listen] = { version = version, routes = routes }
   return routes
+end
+
+-- Whether a held request's route still holds: false once its table changed
+-- so that its endpoint holds no more (stopped, paused, removed): the held
+-- requests get their answer at once, as new ones do. One dict read while
+-- the table is unchanged.
+local function still_holds(route)
+  if route.released then
+    return false
+  end
+  local version = ngx.shared[DICT]:get("rv:" .. route.listen)
+  if version == route.version then
+    return true
+  end
+  local holds = false
+  for _, r in ipairs(route_table(route.listen) or {}) do
+    if r.endpoint == route.endpoint and r.path == route.path then
+      holds = r.hold_ms > 0
+      break
+    end
+  end
+  if holds then
+    route.version = version
+  else
+    route.released = true
+  end
+  return holds
 end
 
 -- The longest route whose path prefixes `uri`; a request for the path
@@ -376,7 +406,7 @@ local function hold(route)
       break
     end
     local now = ngx.now()
-    if now >= deadline or ngx.worker.exiting() then
+    if now >= deadline or ngx.worker.exiting() or not still_holds(route) then
       break
     end
     -- At least 1 ms: ngx.sleep(0) only yields, and ngx.now() would not
