@@ -43,7 +43,7 @@ WakeDemand StoreWakeSource::Demand(const std::string& endpoint) {
 }
 
 Result<bool> StoreWakeSource::WaitForChange(Duration timeout) {
-  if (watch_revision_ == 0) {
+  if (watch_revision_ < 0) {
     auto rev = store_.Revision();
     if (!rev.ok()) return rev.status();
     watch_revision_ = *rev;
@@ -51,7 +51,7 @@ Result<bool> StoreWakeSource::WaitForChange(Duration timeout) {
   auto w = store_.Watch(WakeRootPrefix(), watch_revision_, timeout);
   if (!w.ok()) return w.status();
   if (w->compacted) {
-    watch_revision_ = 0;  // read the revision again; whatever changed is read by the next Demand
+    watch_revision_ = -1;  // read the revision again; whatever changed is read by the next Demand
     stale_ = true;
     return true;
   }

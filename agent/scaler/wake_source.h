@@ -63,7 +63,7 @@ class StoreWakeSource : public WakeSource {
   const Duration refresh_;
   const Duration max_age_;
   std::atomic<bool> stale_{false};
-  int64_t watch_revision_ = 0;  // the watching thread's
+  int64_t watch_revision_ = -1;  // the watching thread's; -1 = not watching yet
   bool read_ = false;
   TimePoint read_at_{};
   std::map<std::string, WakeDemand> demand_;
