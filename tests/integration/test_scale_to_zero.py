@@ -148,6 +148,20 @@ class ScaleToZeroTest(unittest.TestCase):
         self.assertRegex(body, r'(?m)^reactor_endpoint_hold_wait_seconds_bucket\{endpoint="web",le="\+Inf"\} \d+$')
         self.assertRegex(body, r'(?m)^reactor_endpoint_hold_wait_seconds_count\{endpoint="web"\} \d+$')
 
+    def test_a_burst_of_held_requests_starts_more_than_one_instance(self):
+        a = self.agent
+        ini = zero_ini(self.port, max_instances=3).replace("idle_timeout = 3s", "idle_timeout = 3s\nrules = active < 10")
+        a.manage("web", ini)
+        self.wait_route(r"^web / round_robin 0 - 30000 1000$", "the route with its hold")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+            results = list(pool.map(lambda _: timed_get(self.url), range(50)))
+        self.assertEqual([r[0] for r in results], [200] * 50, results)
+        # 50 held connections with `active < 10` call for 6: max_instances 3.
+        launched = sum(int(n) for n in re.findall(r"held requests?(?: waiting)? → target \d+ \(min 0, max 3\): launching (\d+)",
+                                                  a.events("web")))
+        self.assertGreaterEqual(launched, 2, a.events("web"))
+        self.assertEqual(len(self.woken_events()), 1, a.events("web"))
+
     def launch_times(self):
         """Seconds (of the day) of each instance launch in the endpoint's log."""
         out = []
