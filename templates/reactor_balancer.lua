@@ -12,6 +12,14 @@
 --                     "host:port" or "[v6]:port"), one per line:
 --                     "<endpoint> <path> <balance> <keepalive> <redirect|->"
 --   "rv:<listen>"  -> version of that table
+--   holding (scale to zero, see hold() below):
+--   "h:<endpoint>" -> requests held now
+--   "w:<endpoint>" -> ngx.now() of the hold's first request: the wake is
+--                     open (expires after hold_timeout, deleted once served)
+--   "ws"           -> sequence of wake notices; "wq:<seq>" -> its endpoint
+--   "hk", "hk:<i>" -> endpoints with hold statistics, in order of first hold
+--   "hs:<endpoint>:<field>" -> statistics (wakes served timeout rejected
+--                     wait_ms b1..bN b_inf): what GET /holds reports
 -- Each worker caches the parsed lists and tables and re-parses one only when
 -- its version changes.
 --
@@ -21,8 +29,13 @@
 -- every address ("exact host match first"); no match is a 404. The chosen
 -- route's endpoint and balance mode go to the shared upstream's balancer
 -- through ngx.ctx. A route with no members answers through
--- M.on_unavailable(route), by default 301 to `redirect` or 503 (scale to
--- zero replaces it with a hold until an instance is up).
+-- M.on_unavailable(route): 301 to `redirect` or 503, or, for a route with a
+-- hold (an endpoint that may scale: running, max_instances >= 1), a hold of
+-- up to hold_timeout until a member is there (scale to zero). A hold never
+-- blocks the worker: it waits with ngx.sleep on shared-dict state. The
+-- first held request of an endpoint opens a wake notice (one per endpoint
+-- per hold, not per request); the agent long-polls GET /wakes on the
+-- control socket and hears it at once.
 --
 -- Balance modes (per worker; workers do not share balancer state):
 --   round_robin  smooth weighted round robin (nginx's own algorithm).
@@ -209,6 +222,8 @@ local LISTEN_RE = "^[%w.:%[%]-]+$"
 local PATH_RE = "^/[%w/._~%%+:@!,=-]*$"
 local REDIRECT_RE = "^https?://[%w._~:/?%[%]@!&*+,=%%-]+$"
 local BALANCES = { round_robin = true, least_conn = true, ip_hash = true }
+local MAX_HOLD_MS = 600000 -- [loadbalancer:nginx] hold_timeout <= 10m
+local MAX_HELD = 100000    -- hold_max <= 100000
 
 local tables = {} -- listen -> { version, routes = { {endpoint, path, balance, keepalive, redirect} } }
 
@@ -216,10 +231,18 @@ local tables = {} -- listen -> { version, routes = { {endpoint, path, balance, k
 local function parse_routes(text)
   local routes = {}
   for line in string.gmatch(text, "[^\n]+") do
-    local name, path, balance, keepalive, redirect =
-      string.match(line, "^(%S+) (%S+) (%S+) (%d+) (%S+)$")
+    local name, path, balance, keepalive, redirect, hold_ms, hold_max =
+      string.match(line, "^(%S+) (%S+) (%S+) (%d+) (%S+) (%d+) (%d+)$")
+    if not name then
+      name, path, balance, keepalive, redirect =
+        string.match(line, "^(%S+) (%S+) (%S+) (%d+) (%S+)$")
+      hold_ms, hold_max = "0", "0"
+    end
     if not name then
       return nil, "malformed route " .. line
+    end
+    if #hold_ms > 7 or #hold_max > 6 or tonumber(hold_ms) > MAX_HOLD_MS or tonumber(hold_max) > MAX_HELD then
+      return nil, "bad hold in " .. line
     end
     if not string.match(name, NAME_RE) or #name > 63 then
       return nil, "bad endpoint name in " .. line
@@ -236,7 +259,8 @@ local function parse_routes(text)
       return nil, "bad redirect in " .. line
     end
     routes[#routes + 1] = { endpoint = name, path = path, balance = balance,
-                            keepalive = tonumber(keepalive), redirect = redirect }
+                            keepalive = tonumber(keepalive), redirect = redirect,
+                            hold_ms = tonumber(hold_ms), hold_max = tonumber(hold_max) }
   end
   -- Longest prefix first; equal lengths by path so lookups are deterministic.
   table.sort(routes, function(a, b)
@@ -263,8 +287,38 @@ local function route_table(listen)
     ngx.log(ngx.ERR, "reactor: routes of ", listen, ": ", err)
     routes = {}
   end
+  for _, r in ipairs(routes) do
+    r.listen, r.version = listen, version
+  end
   tables[listen] = { version = version, routes = routes }
   return routes
+end
+
+-- Whether a held request's route still holds: false once its table changed
+-- so that its endpoint holds no more (stopped, paused, removed): the held
+-- requests get their answer at once, as new ones do. One dict read while
+-- the table is unchanged.
+local function still_holds(route)
+  if route.released then
+    return false
+  end
+  local version = ngx.shared[DICT]:get("rv:" .. route.listen)
+  if version == route.version then
+    return true
+  end
+  local holds = false
+  for _, r in ipairs(route_table(route.listen) or {}) do
+    if r.endpoint == route.endpoint and r.path == route.path then
+      holds = r.hold_ms > 0
+      break
+    end
+  end
+  if holds then
+    route.version = version
+  else
+    route.released = true
+  end
+  return holds
 end
 
 -- The longest route whose path prefixes `uri`; a request for the path
@@ -286,10 +340,103 @@ local function match(routes, uri)
   return nil
 end
 
---- The answer when a route's endpoint has no member. Replaceable (a hold
---- until an instance is up, for scale to zero); returns what access_by_lua
---- returns.
+-- Holding ---------------------------------------------------------------------
+
+-- Upper bounds (seconds) of the wait histogram GET /holds reports.
+local HOLD_BUCKETS = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 }
+local NOTICE_TTL = 60     -- s a wake notice stays readable
+local NOTICES_READ = 1000 -- at most this many notices per GET /wakes
+
+local function stat(dict, name, field, n)
+  dict:incr("hs:" .. name .. ":" .. field, n or 1, 0)
+end
+
+-- Queues a notice the agent's long poll picks up.
+local function notify(dict, name)
+  local seq = dict:incr("ws", 1, 0)
+  if seq then
+    dict:set("wq:" .. seq, name, NOTICE_TTL)
+  end
+end
+
+local function observe(dict, name, waited)
+  stat(dict, name, "wait_ms", math.floor(waited * 1000 + 0.5))
+  for i, le in ipairs(HOLD_BUCKETS) do
+    if waited <= le then
+      return stat(dict, name, "b" .. i)
+    end
+  end
+  stat(dict, name, "b_inf")
+end
+
+-- Holds the request until the route's endpoint has a member (true) or
+-- hold_timeout passes (false). Nil when hold_max requests are held already.
+local function hold(route)
+  local dict = ngx.shared[DICT]
+  local name = route.endpoint
+  if dict:add("hk?" .. name, true) then
+    local i = dict:incr("hk", 1, 0)
+    dict:set("hk:" .. i, name)
+  end
+  local held = dict:incr("h:" .. name, 1, 0)
+  if not held or held > route.hold_max then
+    if held then
+      dict:incr("h:" .. name, -1, 0)
+    end
+    stat(dict, name, "rejected")
+    return nil
+  end
+  local start = ngx.now()
+  local timeout = route.hold_ms / 1000
+  if dict:add("w:" .. name, start, timeout) then
+    -- The first held request wakes the endpoint; the others ride along.
+    stat(dict, name, "wakes")
+    notify(dict, name)
+  elseif held >= 2 and bit.band(held, held - 1) == 0 then
+    -- A burst: tell the agent the count at 2, 4, 8, ... (held requests
+    -- count toward the first scale decision).
+    notify(dict, name)
+  end
+  local deadline = start + timeout
+  local delay = 0.002
+  local served = false
+  while true do
+    if M.has_members(name) then
+      served = true
+      break
+    end
+    local now = ngx.now()
+    if now >= deadline or ngx.worker.exiting() or not still_holds(route) then
+      break
+    end
+    -- At least 1 ms: ngx.sleep(0) only yields, and ngx.now() would not
+    -- move (a busy loop that never reaches the deadline).
+    ngx.sleep(math.max(0.001, math.min(delay, deadline - now)))
+    delay = math.min(delay * 2, 0.02)
+  end
+  dict:incr("h:" .. name, -1, 0)
+  observe(dict, name, ngx.now() - start)
+  if served then
+    stat(dict, name, "served")
+    dict:delete("w:" .. name)
+    return true
+  end
+  stat(dict, name, "timeout")
+  return false
+end
+
+--- The answer when a route's endpoint has no member: with a hold, waits
+--- until one is there (then returns true: the request proceeds); otherwise,
+--- or past hold_timeout, 301 to `redirect` or 503 (with Retry-After after a
+--- hold). Returns what access_by_lua returns when it answers.
 function M.on_unavailable(route)
+  if route.hold_ms > 0 then
+    local served = hold(route)
+    if served then
+      return true
+    end
+    ngx.header["Retry-After"] = served == nil and "1" or tostring(math.max(1, math.ceil(route.hold_ms / 1000)))
+  end
   if route.redirect then
     return ngx.redirect(route.redirect, 301)
   end
@@ -312,7 +459,10 @@ function M.route(listen, any)
     return ngx.redirect(r.path .. args, 301)
   end
   if not M.has_members(r.endpoint) then
-    return M.on_unavailable(r)
+    local answer = M.on_unavailable(r)
+    if answer ~= true then
+      return answer
+    end
   end
   ngx.ctx.reactor_route = r
   ngx.var.reactor_proxy_host = "reactor_" .. r.endpoint
@@ -435,6 +585,88 @@ function M.load_routes(path)
   end
   flush()
   f:close()
+end
+
+--- content_by_lua of the control server's /wakes, the agent's long poll:
+--- GET ?since=SEQ&wait=MS answers once a wake notice newer than SEQ is
+--- queued, or after MS (at most 30 s). Body: the current sequence on the
+--- first line, then "<endpoint> <held now> <wake start, ms since the epoch>"
+--- for each endpoint with a notice in (SEQ, current]. Without a usable SEQ
+--- (none, or newer than nginx's: nginx restarted) it answers at once with
+--- every endpoint holding requests now.
+function M.control_wakes()
+  if ngx.req.get_method() ~= "GET" then
+    return ngx.exit(405)
+  end
+  local dict = ngx.shared[DICT]
+  local arg_since, arg_wait = ngx.var.arg_since, ngx.var.arg_wait
+  local since = arg_since and #arg_since <= 15 and string.match(arg_since, "^%d+$") and tonumber(arg_since)
+  local wait = arg_wait and #arg_wait <= 6 and string.match(arg_wait, "^%d+$") and tonumber(arg_wait) or 0
+  wait = math.min(wait, 30000) / 1000
+  local seq = dict:get("ws") or 0
+  local names, seen = {}, {}
+  local function add(name)
+    if name and not seen[name] then
+      seen[name] = true
+      names[#names + 1] = name
+    end
+  end
+  if not since or since > seq then
+    for i = 1, dict:get("hk") or 0 do
+      local name = dict:get("hk:" .. i)
+      if name and (dict:get("h:" .. name) or 0) > 0 then
+        add(name)
+      end
+    end
+  else
+    local deadline = ngx.now() + wait
+    while seq <= since and ngx.now() < deadline and not ngx.worker.exiting() do
+      ngx.sleep(0.005)
+      seq = dict:get("ws") or 0
+    end
+    for i = math.max(since + 1, seq - NOTICES_READ + 1), seq do
+      add(dict:get("wq:" .. i))
+    end
+  end
+  local out = { tostring(seq) }
+  for _, name in ipairs(names) do
+    local since_s = dict:get("w:" .. name) or 0
+    out[#out + 1] = name .. " " .. (dict:get("h:" .. name) or 0) .. " " .. math.floor(since_s * 1000)
+  end
+  ngx.say(table.concat(out, "\n"))
+end
+
+--- content_by_lua of the control server's /holds: GET reports, for every
+--- endpoint that ever held a request since nginx started, its statistics:
+--- first line "le <bucket upper bounds, s>", then one line per endpoint,
+--- "<endpoint> <held now> <wakes> <served> <timeout> <rejected> <wait_ms>
+--- <b1> ... <bN> <b_inf>" (bucket counts not cumulative).
+function M.control_holds()
+  if ngx.req.get_method() ~= "GET" then
+    return ngx.exit(405)
+  end
+  local dict = ngx.shared[DICT]
+  local le = {}
+  for i, b in ipairs(HOLD_BUCKETS) do
+    le[i] = tostring(b)
+  end
+  local out = { "le " .. table.concat(le, " ") }
+  for i = 1, dict:get("hk") or 0 do
+    local name = dict:get("hk:" .. i)
+    if name then
+      local function get(field)
+        return tostring(dict:get("hs:" .. name .. ":" .. field) or 0)
+      end
+      local line = { name, tostring(dict:get("h:" .. name) or 0), get("wakes"), get("served"), get("timeout"),
+                     get("rejected"), get("wait_ms") }
+      for b = 1, #HOLD_BUCKETS do
+        line[#line + 1] = get("b" .. b)
+      end
+      line[#line + 1] = get("b_inf")
+      out[#out + 1] = table.concat(line, " ")
+    end
+  end
+  ngx.say(table.concat(out, "\n"))
 end
 
 -- Members --------------------------------------------------------------------

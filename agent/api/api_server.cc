@@ -14,6 +14,7 @@
 #include "agent/cluster/host_membership.h"
 #include "agent/api/ui_routes.h"
 #include "agent/endpoint/endpoint_parser.h"
+#include "agent/scaler/scale_to_zero.h"
 #include "agent/store/keys.h"
 
 namespace reactor {
@@ -105,7 +106,8 @@ json StatusJson(const EndpointRecord& rec, const std::optional<EndpointStatus>& 
             {"range", nullptr},
             {"last_decision", ""},
             {"problem", ""},
-            {"owner", ""}};
+            {"owner", ""},
+            {"phase", ""}};  // scale to zero: "scaled to zero" | "waking" | ""
   if (st) {
     j["owner"] = st->owner;
     j["instances"] = st->instances;
@@ -115,6 +117,8 @@ json StatusJson(const EndpointRecord& rec, const std::optional<EndpointStatus>& 
     j["range"] = RangeJson(*st);
     j["last_decision"] = st->last_decision;
     j["problem"] = st->problem;
+    j["phase"] = ZeroPhase(rec.config.scaling.min_instances, rec.state == EndpointState::kRunning, st->instances,
+                           st->healthy, st->target);
   }
   if (!rec.problem.empty()) {
     j["state"] = "invalid";

@@ -49,12 +49,13 @@ void AddListCommands(CLI::App& app, GlobalOptions& opts) {
       nlohmann::json out = {{"name", j["name"]},         {"state", j["state"]},   {"instances", j["instances"]},
                             {"healthy", j["healthy"]},   {"target", j["target"]}, {"range", j["range"]},
                             {"draining", j["draining"]}, {"last_decision", j["last_decision"]},
-                            {"problem", j["problem"]}};
+                            {"problem", j["problem"]},   {"phase", j.value("phase", "")}};
       std::cout << out.dump() << "\n";
       return;
     }
     std::cout << "endpoint:   " << Cell(j["name"]) << " (" << Cell(j["url"]) << ")\n"
-              << "state:      " << Cell(j["state"]) << "\n"
+              << "state:      " << Cell(j["state"])
+              << (j.value("phase", "").empty() ? std::string() : " (" + j.value("phase", "") + ")") << "\n"
               << "instances:  " << Cell(j["instances"]) << " (" << Cell(j["healthy"]) << " healthy, "
               << Cell(j["draining"]) << " draining)\n"
               << "target:     " << Cell(j["target"]) << "  range " << RangeText(j["range"]) << "\n";

@@ -44,7 +44,8 @@ namespace {
 auto Tie(const EndpointUrl& u) { return std::tie(u.scheme, u.host, u.port, u.path); }
 auto Tie(const ScalingConfig& s) {
   return std::tie(s.min_instances, s.max_instances, s.rules, s.ramp_limit, s.window, s.scale_down_delay,
-                  s.drain_timeout, s.policy, s.scale_up_window, s.headroom_percent, s.predict, s.placement);
+                  s.drain_timeout, s.policy, s.scale_up_window, s.headroom_percent, s.predict, s.placement,
+                  s.idle_timeout);
 }
 auto Tie(const HealthConfig& h) { return std::tie(h.path, h.interval, h.timeout, h.rise, h.fall); }
 auto Tie(const ProcessConfig& p) { return std::tie(p.command, p.environment, p.working_dir, p.slots); }
@@ -52,7 +53,7 @@ auto Tie(const DockerConfig& d) {
   return std::tie(d.image, d.command, d.environment, d.user, d.mem_limit, d.dns, d.hostname, d.slots);
 }
 auto Tie(const LoadBalancerConfig& l) {
-  return std::tie(l.balance, l.keepalive, l.ssl_certificate, l.ssl_key, l.redirect);
+  return std::tie(l.balance, l.keepalive, l.ssl_certificate, l.ssl_key, l.redirect, l.hold_timeout, l.hold_max);
 }
 
 }  // namespace

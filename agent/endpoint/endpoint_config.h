@@ -65,6 +65,10 @@ struct ScalingConfig {
   Duration scale_up_window{1000};  // lean: the metrics window scale-up decisions use
   int headroom_percent = 15;       // lean: margin kept below every upper bound
   Duration predict{0};             // lean: how far ahead scale-up extrapolates a rising trend (0 = off)
+  /// Scale to zero: with min_instances = 0, the endpoint drains to zero
+  /// instances after this long without a request (and with the rules' range
+  /// including 0). 0 = never: it keeps at least one instance once it has one.
+  Duration idle_timeout{0};
 };
 
 struct HealthConfig {
@@ -99,6 +103,11 @@ struct LoadBalancerConfig {
   std::string ssl_certificate;
   std::string ssl_key;
   std::string redirect;
+  /// With no healthy instance (a running endpoint that may scale): how long
+  /// nginx holds a request while an instance starts, and how many it holds
+  /// at most; beyond either, 503 (with Retry-After). 0 = no hold.
+  Duration hold_timeout{30000};
+  int hold_max = 1000;
 };
 
 struct EndpointConfig {

@@ -454,6 +454,8 @@ const std::vector<Key>& EndpointKeys() {
        [](const EndpointConfig& c) { return std::to_string(c.scaling.headroom_percent) + "%"; }},
       DurationKey("scaling", "predict", Duration(0), Duration(600000),
                   [](auto& c) -> auto& { return c.scaling.predict; }),
+      DurationKey("scaling", "idle_timeout", Duration(0), Duration(30LL * 86400000),
+                  [](auto& c) -> auto& { return c.scaling.idle_timeout; }),
 
       TextKey("health", "path", ParseHealthPath, [](auto& c) -> auto& { return c.health.path; }),
       DurationKey("health", "interval", Duration(100), Duration(3600000),
@@ -494,6 +496,9 @@ const std::vector<Key>& EndpointKeys() {
               [](auto& c) -> auto& { return c.lb.ssl_certificate; }),
       TextKey("loadbalancer:nginx", "ssl_key", ParseCertPath, [](auto& c) -> auto& { return c.lb.ssl_key; }),
       TextKey("loadbalancer:nginx", "redirect", ParseRedirect, [](auto& c) -> auto& { return c.lb.redirect; }),
+      DurationKey("loadbalancer:nginx", "hold_timeout", Duration(0), Duration(600000),
+                  [](auto& c) -> auto& { return c.lb.hold_timeout; }),
+      IntKey("loadbalancer:nginx", "hold_max", 0, 100000, [](auto& c) -> auto& { return c.lb.hold_max; }),
   };
   return keys;
 }

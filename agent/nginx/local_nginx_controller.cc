@@ -129,7 +129,7 @@ LocalNginxController::LocalNginxController(NginxSettings settings, EventSink& ev
       events_(events),
       clock_(clock),
       prefix_(Trimmed(settings_.prefix)),
-      control_socket_(prefix_ + "/control/control.sock"),
+      control_socket_(ControlSocketPath(prefix_)),
       members_file_(prefix_ + "/members.state"),
       routes_file_(prefix_ + "/routes.state"),
       coalescer_(clock, settings_.reload_delay) {}

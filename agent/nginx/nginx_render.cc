@@ -95,6 +95,14 @@ Status CheckNginxEndpoint(const EndpointConfig& e) {
   if (e.lb.keepalive < 0 || e.lb.keepalive > 100000) {
     return ctx(Status::InvalidArgument("keepalive out of range: " + std::to_string(e.lb.keepalive)));
   }
+  // The lua router refuses a route outside these (reactor_balancer.lua's MAX_HOLD_MS, MAX_HELD).
+  if (e.lb.hold_timeout < Duration(0) || e.lb.hold_timeout > Duration(600000)) {
+    return ctx(Status::InvalidArgument("hold_timeout out of range: " + std::to_string(e.lb.hold_timeout.count()) +
+                                       " ms"));
+  }
+  if (e.lb.hold_max < 0 || e.lb.hold_max > 100000) {
+    return ctx(Status::InvalidArgument("hold_max out of range: " + std::to_string(e.lb.hold_max)));
+  }
   switch (e.lb.balance) {
     case Balance::kRoundRobin:
     case Balance::kLeastConn:

@@ -20,7 +20,15 @@ std::string ServerKey(const EndpointConfig& e) {
 RouteTables BuildRouteTables(const std::vector<EndpointConfig>& endpoints) {
   RouteTables tables;
   for (const EndpointConfig& e : endpoints) {
-    tables[NginxListen(e.url)].push_back(Route{e.name, e.url.path, e.lb.balance, e.lb.keepalive, e.lb.redirect});
+    Route r{e.name, e.url.path, e.lb.balance, e.lb.keepalive, e.lb.redirect};
+    // Only an endpoint that can launch an instance holds requests (SPEC §7);
+    // the caller turns the hold off for one that may not scale now (stopped,
+    // paused: ServedConfig).
+    if (e.cloud != CloudKind::kStatic && e.scaling.max_instances >= 1 && e.lb.hold_max >= 1) {
+      r.hold_ms = e.lb.hold_timeout.count();
+      r.hold_max = e.lb.hold_max;
+    }
+    tables[NginxListen(e.url)].push_back(std::move(r));
   }
   for (auto& [listen, routes] : tables) {
     std::sort(routes.begin(), routes.end(), [](const Route& a, const Route& b) {
@@ -43,6 +51,12 @@ void AppendRoutes(const std::vector<Route>& routes, std::string* out) {
     *out += std::to_string(r.keepalive);
     *out += ' ';
     *out += r.redirect.empty() ? "-" : r.redirect;
+    if (r.hold_ms > 0) {
+      *out += ' ';
+      *out += std::to_string(r.hold_ms);
+      *out += ' ';
+      *out += std::to_string(r.hold_max);
+    }
     *out += '\n';
   }
 }

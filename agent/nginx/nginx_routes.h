@@ -7,6 +7,7 @@
 // Encodings shared with the lua:
 //   a table (the control POST /routes body): "<listen>\n" then one line per
 //            route, "<endpoint> <path> <balance> <keepalive> <redirect|->"
+//            followed by " <hold_ms> <hold_max>" when the route holds"
 //   a file:  "server <listen>\n" then that server's route lines, per server
 #pragma once
 
@@ -26,9 +27,13 @@ struct Route {
   Balance balance = Balance::kRoundRobin;
   int keepalive = 0;
   std::string redirect;  // empty = 503 when no member
+  /// With no member: hold a request this long for one to come (0 = answer
+  /// at once), at most hold_max at a time. See RouteHold.
+  int64_t hold_ms = 0;
+  int hold_max = 0;
   bool operator==(const Route& o) const {
     return endpoint == o.endpoint && path == o.path && balance == o.balance && keepalive == o.keepalive &&
-           redirect == o.redirect;
+           redirect == o.redirect && hold_ms == o.hold_ms && hold_max == o.hold_max;
   }
 };
 

@@ -8,9 +8,11 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "agent/backup/backup_job.h"
 #include "agent/cloud/async_cloud.h"
@@ -20,6 +22,7 @@
 #include "agent/cluster/host_membership.h"
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/metrics/tcp_table.h"
+#include "agent/nginx/nginx_control_client.h"
 #include "agent/nginx/nginx_factory.h"
 #include "agent/store/store_options.h"
 #include "agent/telemetry/counting_store.h"
@@ -107,6 +110,9 @@ Agent::Agent(AgentConfig config, std::string config_path)
 
 Agent::~Agent() {
   if (api_) api_->Stop();
+  if (wake_watcher_) wake_watcher_->Stop();
+  wake_watch_stop_ = true;
+  if (wake_watch_thread_.joinable()) wake_watch_thread_.join();
   if (health_) health_->Stop();
   reconciler_.reset();
   if (nginx_) nginx_->Detach();
@@ -152,7 +158,38 @@ Status Agent::Start() {
   collector_ = std::make_unique<MetricsCollector>(nginx_->AccessLogPath(), clock_);
   custom_metrics_ = std::make_unique<CustomMetrics>(*store_, clock_);
   metrics_source_ = std::make_unique<AgentMetricsSource>(*collector_, *custom_metrics_);
-  policy_ = std::make_unique<RulesPolicy>(*metrics_source_, clock_);
+  // Scale to zero: held requests, of any host's nginx, are demand.
+  auto wake_source = std::make_unique<StoreWakeSource>(*store_, clock_);
+  StoreWakeSource* wakes = wake_source.get();
+  wake_source_ = std::move(wake_source);
+  wake_watch_thread_ = std::thread([this, wakes] {
+    while (!wake_watch_stop_) {
+      Result<bool> changed = wakes->WaitForChange(Duration(500));
+      if (changed.ok() && *changed) Wake();
+      if (!changed.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the store is away
+    }
+  });
+  policy_ = std::make_unique<RulesPolicy>(*metrics_source_, clock_, wake_source_.get());
+  if (config_.nginx.upstreams == NginxSettings::Upstreams::kDynamic) {
+    // What this host's nginx holds goes to the store (the endpoint's owner
+    // may be another host) and wakes this loop at once.
+    wake_recorder_ = std::make_unique<StoreWakeRecorder>(*store_, clock_, config_.name, config_.lease_ttl);
+    NginxWakeWatcher::Options wo;
+    wo.control_socket = ControlSocketPath(config_.nginx.prefix);
+    StoreWakeRecorder* recorder = wake_recorder_.get();
+    wake_watcher_ = std::make_unique<NginxWakeWatcher>(
+        wo, [this, recorder](const std::vector<HeldRequests>& changed, bool open) {
+          bool grew = false;
+          for (const HeldRequests& h : changed) {
+            Status st = recorder->Record(h.endpoint, h.held, h.since_ms);
+            if (!st.ok()) spdlog::warn("held requests of {}: {}", h.endpoint, st.ToString());
+            grew = grew || h.held > 0;
+          }
+          if (open) (void)recorder->KeepAlive();
+          if (grew) Wake();
+        });
+    wake_watcher_->Start();
+  }
   std::map<CloudKind, Cloud*> clouds;
   for (auto& [kind, cloud] : clouds_) clouds[kind] = cloud.get();
   // This host in the cluster (of one, on SQLite): its record under a lease.
@@ -208,6 +245,10 @@ Status Agent::Start() {
   telemetry_ = std::make_unique<AgentTelemetry>(AgentTelemetry::Sources{
       registry_.get(), reconciler_.get(), store_.get(), collector_.get(), custom_metrics_.get(), health_.get(),
       &CounterRegistry::Global(), [this] { return api_ ? api_->OpenStreams() : 0; }});
+  if (wake_watcher_) {
+    NginxWakeWatcher* watcher = wake_watcher_.get();
+    telemetry_->SetHoldReport([watcher] { return watcher->Report(); });
+  }
   ctx.telemetry = telemetry_.get();
   ctx.metrics_without_token = config_.metrics_without_token;
   ctx.ui_dir = config_.ui_dir;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "agent/api/api_server.h"
 #include "agent/backup/backup_job.h"
@@ -23,6 +24,8 @@
 #include "agent/metrics/metrics_routes.h"
 #include "agent/scaler/rules_policy.h"
 #include "agent/nginx/nginx_controller.h"
+#include "agent/nginx/nginx_wake_watcher.h"
+#include "agent/scaler/wake_source.h"
 #include "agent/runtime/reconciler.h"
 #include "agent/store/store.h"
 #include "agent/telemetry/agent_telemetry.h"
@@ -67,6 +70,13 @@ class Agent {
   std::unique_ptr<MetricsCollector> collector_;
   std::unique_ptr<CustomMetrics> custom_metrics_;
   std::unique_ptr<MetricsSource> metrics_source_;
+  std::unique_ptr<WakeSource> wake_source_;
+  std::unique_ptr<StoreWakeRecorder> wake_recorder_;
+  std::unique_ptr<NginxWakeWatcher> wake_watcher_;  // dynamic upstreams only
+  // Wakes the loop when any host's nginx begins or ends a hold (a watch on
+  // the wake keys); stopped by the destructor.
+  std::thread wake_watch_thread_;
+  std::atomic<bool> wake_watch_stop_{false};
   std::unique_ptr<ScalingPolicy> policy_;
   std::unique_ptr<MetricsRoutes> metrics_routes_;
   std::unique_ptr<HostMembership> membership_;

@@ -4,12 +4,14 @@
 
 #include <set>
 
+#include "agent/endpoint/served_config.h"
+
 namespace reactor {
 
 void NginxSync::Push(const Round& round) {
   std::vector<EndpointConfig> sites;
   for (const auto& rec : round.endpoints) {
-    if (rec.config_known) sites.push_back(rec.config);
+    if (rec.config_known) sites.push_back(ServedConfig(rec));
   }
   Status st = nginx_.ApplySites(sites);
   if (!st.ok()) spdlog::warn("nginx: {}", st.ToString());

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "agent/common/units.h"
+#include "agent/scaler/scale_to_zero.h"
 
 namespace reactor {
 
@@ -91,8 +92,20 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
   rules::RuleSet empty;
   const rules::RuleSet& set = h.rules ? *h.rules : empty;
 
+  // Scale to zero: held requests count only while no instance serves (the
+  // rules see the traffic once one does).
+  const bool may_zero = min == 0;
+  WakeDemand demand;
+  if (wake_ != nullptr && active_addresses.empty() && max >= 1) demand = wake_->Demand(cfg.name);
+
   std::map<std::string, double> avg;
-  if (!set.rules.empty()) avg = ScaledAverages(cfg, cfg.scaling.window, current, active_addresses);
+  if (!set.rules.empty() || may_zero) avg = ScaledAverages(cfg, cfg.scaling.window, current, active_addresses);
+  bool busy = demand.held > 0 || !h.last_busy;
+  for (const char* m : {"rate", "active"}) {
+    auto it = avg.find(m);
+    busy = busy || (it != avg.end() && it->second > 0);
+  }
+  if (busy) h.last_busy = now;
   rules::Evaluation ev = rules::Evaluate(set, current, avg, min, max);
   d.has_range = ev.range.has_value();
   if (ev.range) {
@@ -135,6 +148,27 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
                 FormatDuration(cfg.scaling.window) + ")";
   }
 
+  // Scale to zero. With min_instances = 0 one instance stays until the
+  // endpoint is idle; held requests raise the target at once.
+  const bool idle = may_zero && cfg.scaling.idle_timeout > Duration(0) && ev.range && ev.range->min == 0 &&
+                    now - *h.last_busy >= cfg.scaling.idle_timeout;
+  if (idle) {
+    target = 0;  // anywhere in a range that includes 0 (no rules: [0, max]) is not enough: zero
+  } else if (may_zero && current > 0 && target < 1 && max >= 1) {
+    target = 1;
+  }
+  int woken_by = 0;
+  if (demand.held > 0) {
+    const double held_for_s =
+        demand.since_ms > 0 ? std::max<int64_t>(0, clock_.WallMillis() - demand.since_ms) / 1000.0 : 0.0;
+    const long wake = WakeTarget(set, demand.held, held_for_s, min, max);
+    if (wake > target) {
+      target = wake;
+      woken_by = demand.held;
+    }
+  }
+  d.idle = idle;
+
   // Stabilisation: remember every computed target for scale_down_delay; a
   // scale-down goes only as low as the highest of them, and not at all until
   // the policy has watched the endpoint for a whole delay.
@@ -149,7 +183,8 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
   const Duration raised_life = std::min(cfg.scaling.window * kRaisedLifeWindows, cfg.scaling.scale_down_delay);
   while (!h.raised.empty() && now - h.raised.front().first > raised_life) h.raised.pop_front();
   long effective = target;
-  if (target < current) {
+  // idle_timeout is the stabilisation of the step to zero.
+  if (target < current && !(idle && target == 0)) {
     long highest = target;
     for (const auto& [t, v] : h.targets) highest = std::max(highest, v);
     for (const auto& [t, v] : h.raised) highest = std::max(highest, v);
@@ -162,8 +197,14 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
   effective = std::clamp<long>(effective, min, std::max(min, max));
   d.target = static_cast<int>(effective);
   d.held = effective > target;
+  d.held_requests = woken_by;
 
-  if (effective != current || target != current) {
+  if (woken_by > 0 && effective != current) {
+    // One line a reader finds in the log: what woke the endpoint.
+    const std::string n = std::to_string(woken_by) + (woken_by == 1 ? " held request" : " held requests");
+    d.explanation = (current == 0 ? "woken by " + n : n + " waiting") + " → target " + std::to_string(effective) +
+                    " (min " + std::to_string(min) + ", max " + std::to_string(max) + ")";
+  } else if (effective != current || target != current) {
     std::string why = DescribeBrokenRules(set, avg);
     if (why.empty()) why = set.rules.empty() ? "no rules" : "all rules hold";
     if (!ev.missing_metrics.empty()) {
@@ -182,6 +223,9 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
     if (d.held) {
       text += "; held at " + std::to_string(effective) + " until every target in scale_down_delay " +
               FormatDuration(cfg.scaling.scale_down_delay) + " agrees";
+    }
+    if (idle && effective == 0) {
+      text += "; no request for idle_timeout " + FormatDuration(cfg.scaling.idle_timeout) + ": scaling to zero";
     }
     d.explanation = text;
   }

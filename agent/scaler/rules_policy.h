@@ -22,6 +22,12 @@
 // The result is clamped into the range the rules give for the plain
 // averages, so lean never breaks a rule that reactor would keep.
 //
+// Scale to zero (scale_to_zero.h): with min_instances = 0 an endpoint keeps
+// one instance until it has seen no request (rate and active 0 over
+// `window`) for idle_timeout, then drains to zero; at zero, the requests
+// nginx holds (from `WakeSource`, asked only while no instance is in
+// service) are demand: at least one instance, more for a burst.
+//
 // The same object drives the agent (agent/runtime/reconciler.h, real clock,
 // metrics from nginx) and `reactor simulate` (agent/simulate/, a simulated
 // clock and modelled metrics): one engine, two drivers.
@@ -37,6 +43,7 @@
 
 #include "agent/common/clock.h"
 #include "agent/scaler/scaling_policy.h"
+#include "agent/scaler/wake_source.h"
 #include "rules/rules.h"
 
 namespace reactor {
@@ -54,8 +61,10 @@ class MetricsSource {
 
 class RulesPolicy : public ScalingPolicy {
  public:
-  /// Both must outlive the policy.
-  RulesPolicy(MetricsSource& metrics, Clock& clock) : metrics_(metrics), clock_(clock) {}
+  /// Both must outlive the policy; so must `wake`, which may be null (no
+  /// request holds: nothing wakes an endpoint at zero but its rules).
+  RulesPolicy(MetricsSource& metrics, Clock& clock, WakeSource* wake = nullptr)
+      : metrics_(metrics), clock_(clock), wake_(wake) {}
 
   Decision Decide(const EndpointConfig& cfg, int current, const std::vector<std::string>& active_addresses) override;
 
@@ -70,6 +79,7 @@ class RulesPolicy : public ScalingPolicy {
     std::deque<std::pair<TimePoint, long>> targets;  // targets computed, oldest first
     std::deque<std::pair<TimePoint, long>> raised;   // lean: scale-ups on the short window, oldest first
     TimePoint first_seen{};
+    std::optional<TimePoint> last_busy;  // the last decision that saw a request (or held ones)
   };
   /// Per-instance averages over `window`, rescaled so that average × current
   /// is the endpoint's total (see Decide).
@@ -78,6 +88,7 @@ class RulesPolicy : public ScalingPolicy {
 
   MetricsSource& metrics_;
   Clock& clock_;
+  WakeSource* wake_;
   std::map<std::string, History> history_;
 };
 

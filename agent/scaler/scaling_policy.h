@@ -25,6 +25,10 @@ class ScalingPolicy {
     /// True when stabilisation holds a scale-down back: target is above what
     /// the rules recommend until every recommendation in scale_down_delay agrees.
     bool held = false;
+    /// Scale to zero: requests nginx holds that raised the target (0 = none).
+    int held_requests = 0;
+    /// Scale to zero: no request for idle_timeout; the target may be 0.
+    bool idle = false;
     std::string explanation;  // empty when nothing changed
   };
   virtual Decision Decide(const EndpointConfig& cfg, int current, const std::vector<std::string>& active_addresses) = 0;

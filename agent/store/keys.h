@@ -78,4 +78,13 @@ std::string CustomMetricKey(const std::string& endpoint, const std::string& metr
 std::string CounterPrefix(const std::string& endpoint);
 std::string CounterKey(const std::string& endpoint, const std::string& manager);
 
+/// Scale to zero: requests a host's nginx holds for an endpoint with no
+/// instance, under that host's lease (written by the host that hears the
+/// wake, read by the deciding side; agent/scaler/wake_source.h).
+inline std::string WakeRootPrefix() { return kKeyRoot + "wake/"; }
+inline std::string WakePrefix(const std::string& endpoint) { return WakeRootPrefix() + endpoint + "/"; }
+inline std::string WakeKey(const std::string& endpoint, const std::string& manager) {
+  return WakePrefix(endpoint) + manager;
+}
+
 }  // namespace reactor

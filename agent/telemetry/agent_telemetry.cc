@@ -148,6 +148,8 @@ std::string AgentTelemetry::PrometheusText() {
   out.Family("reactor_api_streams_open", "gauge", "Open event streams and long polls of the API.");
   out.Sample("reactor_api_streams_open", {}, s_.open_streams ? s_.open_streams() : 0);
 
+  HoldFamilies(names, &out);
+
   // Counters other modules added that are not listed above (new families):
   // exported as they are, for endpoints that still exist.
   static const std::set<std::string> kListed = {"reactor_endpoint_scale_events_total", "reactor_health_checks_total",
@@ -161,6 +163,44 @@ std::string AgentTelemetry::PrometheusText() {
     out.Sample(series.family, series.labels, series.value);
   }
   return out.Render();
+}
+
+void AgentTelemetry::HoldFamilies(const std::set<std::string>& endpoints, reactor::PrometheusText* out) {
+  if (!hold_report_) return;
+  Result<HoldReport> report = hold_report_();
+  // nginx not answering: the families are absent from this scrape rather
+  // than reset to zero.
+  if (!report.ok()) return;
+  out->Family("reactor_endpoint_held_requests_total", "counter",
+              "Requests nginx held for an endpoint with no healthy instance, by how the hold ended.");
+  out->Family("reactor_endpoint_held_requests", "gauge", "Requests nginx holds now.");
+  out->Family("reactor_endpoint_wakeups_total", "counter", "Holds opened: each wakes the endpoint once.");
+  const std::string h = "reactor_endpoint_hold_wait_seconds";
+  out->Family(h, "histogram", "How long held requests waited (until served or hold_timeout), seconds.");
+  for (const auto& [name, st] : report->endpoints) {
+    if (!endpoints.count(name)) continue;
+    const MetricLabels ep = {{"endpoint", name}};
+    const std::pair<const char*, uint64_t> results[] = {
+        {"served", st.served}, {"timeout", st.timed_out}, {"rejected", st.rejected}};
+    for (const auto& [result, n] : results) {
+      out->Sample("reactor_endpoint_held_requests_total", {{"endpoint", name}, {"result", result}},
+                  static_cast<double>(n));
+    }
+    out->Sample("reactor_endpoint_held_requests", ep, st.held);
+    out->Sample("reactor_endpoint_wakeups_total", ep, static_cast<double>(st.wakes));
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < report->bounds.size() && i < st.buckets.size(); ++i) {
+      cumulative += st.buckets[i];
+      out->Sample(h, h + "_bucket", {{"endpoint", name}, {"le", FormatSampleValue(report->bounds[i])}},
+                  static_cast<double>(cumulative));
+    }
+    // +Inf and the count from the buckets themselves (nginx bumps the
+    // result counters apart from them): a scrape is always self-consistent.
+    for (size_t i = report->bounds.size(); i < st.buckets.size(); ++i) cumulative += st.buckets[i];
+    out->Sample(h, h + "_bucket", {{"endpoint", name}, {"le", "+Inf"}}, static_cast<double>(cumulative));
+    out->Sample(h, h + "_sum", ep, st.wait_seconds_sum);
+    out->Sample(h, h + "_count", ep, static_cast<double>(cumulative));
+  }
 }
 
 json AgentTelemetry::Sample(const std::vector<std::string>& endpoints) {

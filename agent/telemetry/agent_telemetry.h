@@ -22,6 +22,11 @@
 //   reactor_store_errors_total                           counter
 //   reactor_manager_slots{manager,kind}                  gauge, kind total|used
 //   reactor_api_streams_open                             gauge (event streams and long polls)
+//   scale to zero, from nginx's hold statistics (upstreams = dynamic):
+//   reactor_endpoint_held_requests_total{endpoint,result} counter, served|timeout|rejected
+//   reactor_endpoint_held_requests{endpoint}             gauge: held now
+//   reactor_endpoint_wakeups_total{endpoint}             counter: holds opened (one wake each)
+//   reactor_endpoint_hold_wait_seconds{endpoint}         histogram: how long held requests waited
 // Label sets are bounded: endpoints by the registry, instances by each
 // endpoint's max_instances, metrics by the rules and custom metric names.
 //
@@ -30,6 +35,7 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,9 +43,11 @@
 #include "agent/health/health_checker.h"
 #include "agent/metrics/custom_metrics.h"
 #include "agent/metrics/metrics_collector.h"
+#include "agent/nginx/nginx_holds.h"
 #include "agent/runtime/reconciler.h"
 #include "agent/store/store.h"
 #include "agent/telemetry/counter_registry.h"
+#include "agent/telemetry/prometheus_text.h"
 #include "agent/telemetry/telemetry_source.h"
 
 namespace reactor {
@@ -59,13 +67,20 @@ class AgentTelemetry : public TelemetrySource {
   };
   explicit AgentTelemetry(Sources sources) : s_(std::move(sources)) {}
 
+  /// Where nginx's hold statistics come from (scale to zero); none = the
+  /// hold families are left out. REQUIRES: before any other call.
+  void SetHoldReport(std::function<Result<HoldReport>()> report) { hold_report_ = std::move(report); }
+
   std::string PrometheusText() override;
   nlohmann::json Sample(const std::vector<std::string>& endpoints) override;
   nlohmann::json Managers() override;
   std::optional<RuleInputs> Inputs(const std::string& endpoint) override;
 
  private:
+  void HoldFamilies(const std::set<std::string>& endpoints, reactor::PrometheusText* out);
+
   Sources s_;
+  std::function<Result<HoldReport>()> hold_report_;
 };
 
 }  // namespace reactor

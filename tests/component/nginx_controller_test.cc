@@ -173,6 +173,7 @@ class NginxControllerTest : public ::testing::Test {
     e.url.host = "127.0.0.1";
     e.url.port = port_;
     e.url.path = path;
+    e.lb.hold_timeout = Duration(0);  // these tests answer at once with no member (holds: HoldsARequest...)
     return e;
   }
 
@@ -229,6 +230,40 @@ TEST_F(NginxControllerTest, Answers503WithoutMembersThenServesThemWithoutReload)
   std::ifstream log(c.AccessLogPath());
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("|reactor_web|200|"), std::string::npos);
+}
+
+TEST_F(NginxControllerTest, HoldsARequestWithoutMembersUntilOneJoinsThenAnswers503PastTheHold) {
+  TestBackend a("a");
+  LocalNginxController& c = NewController();
+  ASSERT_TRUE(c.Start().ok());
+  EndpointConfig web = Endpoint("web");
+  web.lb.hold_timeout = Duration(5000);
+  ApplyAndServe(c, {Endpoint("web")}, 503);  // served (no hold yet), then the hold is a route push
+  ASSERT_TRUE(c.ApplySites({web}).ok());
+  ASSERT_TRUE(c.Flush().ok());
+  const int reloads = c.ReloadCount();
+  const auto start = std::chrono::steady_clock::now();
+  std::thread join([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ASSERT_TRUE(c.SetMembers("web", {{a.Address(), 1}}).ok());
+  });
+  Response r = Get(Url());
+  join.join();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 200) << "held until the member joined";
+  EXPECT_EQ(r.body, "a");
+  EXPECT_GE(took, std::chrono::milliseconds(450));
+  EXPECT_LT(took, std::chrono::milliseconds(4000));
+  EXPECT_EQ(c.ReloadCount(), reloads);
+
+  // No member again, a short hold: 503 after it.
+  ASSERT_TRUE(c.SetMembers("web", {}).ok());
+  web.lb.hold_timeout = Duration(300);
+  ASSERT_TRUE(c.ApplySites({web}).ok());
+  ASSERT_TRUE(c.Flush().ok());
+  const auto again = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get(Url()).status, 503);
+  EXPECT_GE(std::chrono::steady_clock::now() - again, std::chrono::milliseconds(250));
 }
 
 TEST_F(NginxControllerTest, WeightsAndRedirectWhenEmpty) {

@@ -555,7 +555,7 @@ TEST(EndpointParser, SerializesEveryKey) {
   EXPECT_THAT(SerializeEndpointIni(*minimal), HasSubstr("[cloud:docker]\nimage =\ncommand =\n"));
   size_t keys = 0;
   for (const auto& [section, list] : EndpointSections(FullConfig())) keys += list.size();
-  EXPECT_EQ(keys, 39u);
+  EXPECT_EQ(keys, 42u);
 }
 
 TEST(EndpointParser, GetKeysAndSections) {

@@ -41,11 +41,13 @@ TEST(NginxRoutes, TablesGroupEndpointsByServerSortedByPath) {
   ASSERT_EQ(t.size(), 2u);
   ASSERT_EQ(t["8080"].size(), 2u);
   EXPECT_EQ(t["8080"][0].endpoint, "web");
+  // Process endpoints that may scale hold requests (30 s, 1,000 by default).
   EXPECT_EQ(EncodeRouteTable("8080", t["8080"]),
-            "8080\nweb / round_robin 0 http://example.com/sorry\napi /api/ least_conn 8 -\n");
+            "8080\nweb / round_robin 0 http://example.com/sorry 30000 1000\napi /api/ least_conn 8 - 30000 1000\n");
   EXPECT_EQ(EncodeRoutesFile(t),
-            "server 8080\nweb / round_robin 0 http://example.com/sorry\napi /api/ least_conn 8 -\n"
-            "server 9090\nother / round_robin 0 -\n");
+            "server 8080\nweb / round_robin 0 http://example.com/sorry 30000 1000\n"
+            "api /api/ least_conn 8 - 30000 1000\n"
+            "server 9090\nother / round_robin 0 - 30000 1000\n");
 }
 
 TEST(NginxRoutes, ServerKeyChangesWithPortAndCertificateOnly) {
