@@ -44,7 +44,10 @@
 --                taken in the balancer phase and released in the log phase.
 --   ip_hash      crc32(remote_addr) over the weight-expanded list.
 -- A failed try (proxy_next_upstream error timeout) is retried once on a
--- different member when there is one.
+-- different member when there is one, and the member that failed is skipped
+-- by this worker for FAIL_SKIP seconds (unless every member is failing): a
+-- host that vanished costs one connect timeout, not one per request, until
+-- its owner takes it out of the membership.
 local M = {}
 
 local DICT = "reactor_members"
@@ -52,6 +55,8 @@ local NAME_RE = "^[a-z0-9][a-z0-9_-]*$"
 
 local cache = {}    -- endpoint -> { version, peers = { {addr, host, port, weight, current} }, next }
 local inflight = {} -- "host:port" -> requests in flight in this worker
+local failed = {}   -- "host:port" -> ngx.now() until which this worker skips it
+local FAIL_SKIP = 10
 
 -- Parses "host:port=weight ..." into peers; nil, err on a malformed token.
 local function parse(list)
@@ -177,14 +182,35 @@ function M.balance(name, mode)
   end
   local ctx = ngx.ctx
   local tried = ctx.reactor_tried
+  local now = ngx.now()
   if tried == nil then
     tried = {}
+    local skipped = 0
+    for _, peer in ipairs(c.peers) do
+      local until_ = failed[peer.addr]
+      if until_ and until_ > now then
+        tried[peer.addr] = true
+        skipped = skipped + 1
+      elseif until_ then
+        failed[peer.addr] = nil
+      end
+    end
+    if skipped >= #c.peers then
+      tried = {}
+    end
     ctx.reactor_tried = tried
     ctx.reactor_picked = {}
     if #c.peers > 1 then
       balancer.set_more_tries(1)
     end
-  elseif #ctx.reactor_picked >= #c.peers then
+  else
+    -- A retry: the last try's member failed.
+    local picked = ctx.reactor_picked
+    if #picked > 0 then
+      failed[picked[#picked]] = now + FAIL_SKIP
+    end
+  end
+  if #ctx.reactor_picked >= #c.peers then
     -- Every member was tried; start over rather than fail outright.
     tried = {}
   end

@@ -4,11 +4,11 @@
 # integration tests (real nginx, processes and wrk on loopback) through ctest.
 #
 # Usage: tests/run.sh            (from anywhere; builds in build/, build-asan/, build-fuzz/)
-# Env:   REACTOR_FUZZ_SECONDS    (default 60), JOBS (default 2)
+# Env:   REACTOR_FUZZ_SECONDS    (default 30 per fuzzer), JOBS (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
-FUZZ_SECONDS=${REACTOR_FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${REACTOR_FUZZ_SECONDS:-30}
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
 

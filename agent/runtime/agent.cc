@@ -20,6 +20,7 @@
 #include "agent/cloud/process_cloud.h"
 #include "agent/cloud/static_cloud.h"
 #include "agent/cluster/host_membership.h"
+#include "agent/common/units.h"
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/metrics/tcp_table.h"
 #include "agent/nginx/nginx_control_client.h"
@@ -388,7 +389,23 @@ void Agent::Run() {
       Status backed = backup_->RunIfDue();
       if (!backed.ok()) spdlog::warn("backup: {}", backed.ToString());
     }
-    if (!st.ok()) events_->Record("", "error", "reconcile round failed: " + st.ToString());
+    if (st.code() == Status::Code::kUnavailable) {
+      // Cut off from the store: nginx and the instances keep serving as
+      // they are, and nothing is changed until it answers again.
+      if (store_away_since_ms_ == 0) {
+        store_away_since_ms_ = clock_.WallMillis();
+        spdlog::error("state store unavailable: {}; serving as before and making no changes until it answers",
+                      st.ToString());
+      }
+    } else if (!st.ok()) {
+      events_->Record("", "error", "reconcile round failed: " + st.ToString());
+    }
+    if (st.ok() && store_away_since_ms_ != 0) {
+      events_->Record("", "store", "state store reachable again after " +
+                                       FormatDuration(Duration(clock_.WallMillis() - store_away_since_ms_)) +
+                                       "; changes resume");
+      store_away_since_ms_ = 0;
+    }
     // A round at 1,000 endpoints allocates and frees tens of MiB (store
     // reads, the health snapshot, a rendering), and the API threads' arenas
     // keep what validating endpoints took: hand free pages back to the

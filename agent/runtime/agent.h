@@ -93,6 +93,7 @@ class Agent {
   bool wake_ = false;           // protected by mu_
   bool stop_ = false;           // protected by mu_
   bool reload_ = false;         // protected by mu_
+  int64_t store_away_since_ms_ = 0;  // loop thread: wall ms the store stopped answering; 0 = it answers
 };
 
 }  // namespace reactor
