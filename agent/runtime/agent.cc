@@ -289,6 +289,7 @@ Status Agent::Start() {
   metrics_routes_ = std::make_unique<MetricsRoutes>(
       *collector_, *custom_metrics_, *registry_, *store_,
       [store_ptr](const std::string& endpoint) { return ActiveAddresses(*store_ptr, endpoint); });
+  metrics_routes_->UseClusterTraffic(cluster_traffic_.get());
   REACTOR_RETURN_IF_ERROR(api_->Start(config_.listen.ToString(), metrics_routes_.get()));
   // systemd (Type=notify): ready once the API answers. A no-op without NOTIFY_SOCKET.
   sd_notifyf(0, "READY=1\nSTATUS=serving API on %s", config_.listen.ToString().c_str());
