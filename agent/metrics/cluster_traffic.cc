@@ -177,6 +177,7 @@ Status TrafficPublisher::Publish(const std::map<std::string, std::vector<std::st
     HostTraffic& t = record(endpoint);
     for (const auto& b : buckets) t.seconds.push_back({b.second * 1000 + offset_ms_, b});
   }
+  const EstablishedCounts established(tcp);
   std::set<std::string> endpoints;
   for (const auto& [endpoint, t] : current) endpoints.insert(endpoint);
   for (const auto& [endpoint, addrs] : members) {
@@ -193,7 +194,7 @@ Status TrafficPublisher::Publish(const std::map<std::string, std::vector<std::st
       }
     }
     for (const std::string& addr : backends) {
-      const int n = CountEstablishedTo(tcp, BackendSocketAddress(addr));
+      const int n = established.To(BackendSocketAddress(addr));
       if (n > 0) record(endpoint).active[addr] = n;
     }
   }
