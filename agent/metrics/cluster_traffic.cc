@@ -3,17 +3,17 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 
 #include "agent/store/keys.h"
 
 namespace reactor {
 
 namespace {
-
-using nlohmann::json;
 
 int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -34,100 +34,191 @@ bool SameCounts(const TrafficWindow::Bucket& a, const TrafficWindow::Bucket& b) 
          a.backends == b.backends;
 }
 
-bool IsUnsigned(const json& j) { return j.is_number_unsigned(); }
-bool IsInteger(const json& j) { return j.is_number_integer(); }
-
 Status Bad(const std::string& why) { return Status::InvalidArgument("traffic counter record: " + why); }
 
 // An endpoint's collector is told nothing about far-away pasts: a start
 // before this is "everything is known" (the log was read from its start).
 constexpr int64_t kFarPastSeconds = -(int64_t{1} << 40);
 
+void AppendNumber(std::string* out, int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, r.ptr);
+}
+void AppendNumber(std::string* out, uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, r.ptr);
+}
+void AppendNumber(std::string* out, double v) {
+  char buf[40];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back as the same double
+  out->append(buf, r.ptr);
+}
+
+// A backend's name as one field: nginx prints "ip:port" (or "unix:/path"),
+// which holds no space; anything else is made to fit rather than break the record.
+std::string Field(const std::string& addr) {
+  std::string out = addr.empty() ? "-" : addr;
+  for (char& c : out) {
+    if (c == ' ' || c == '\n') c = '_';
+  }
+  return out;
+}
+
+// Splits one line into space-separated tokens (no empty ones).
+class Tokens {
+ public:
+  explicit Tokens(std::string_view line) : rest_(line) {}
+  bool Next(std::string_view* token) {
+    if (rest_.empty()) return false;
+    const size_t space = rest_.find(' ');
+    *token = rest_.substr(0, space);
+    rest_ = space == std::string_view::npos ? std::string_view() : rest_.substr(space + 1);
+    return !token->empty();
+  }
+  bool Done() const { return rest_.empty(); }
+  template <typename T>
+  bool Number(T* out) {
+    std::string_view t;
+    if (!Next(&t)) return false;
+    auto r = std::from_chars(t.data(), t.data() + t.size(), *out);
+    return r.ec == std::errc() && r.ptr == t.data() + t.size();
+  }
+  bool Word(std::string* out) {
+    std::string_view t;
+    if (!Next(&t)) return false;
+    out->assign(t);
+    return true;
+  }
+
+ private:
+  std::string_view rest_;
+};
+
 }  // namespace
 
 std::string EncodeHostTraffic(const HostTraffic& t) {
-  json buckets = json::array();
-  for (const auto& s : t.seconds) {
-    json bins = json::array();
-    for (const auto& [bin, count] : s.counts.bins) bins.push_back(json::array({bin, count}));
-    json backends = json::array();
-    for (const auto& [addr, c] : s.counts.backends) {
-      backends.push_back(json::array({addr, c.hits, c.bytes, c.errors, c.timed, c.response_sum}));
-    }
-    buckets.push_back(json{{"t", s.start_ms},
-                           {"n", s.counts.requests},
-                           {"b", s.counts.bytes},
-                           {"e", s.counts.errors},
-                           {"h", std::move(bins)},
-                           {"be", std::move(backends)}});
+  std::string out = "T1 ";
+  AppendNumber(&out, t.at_ms);
+  out += ' ';
+  AppendNumber(&out, t.since_ms);
+  out += ' ';
+  AppendNumber(&out, t.from_ms);
+  out += ' ';
+  AppendNumber(&out, t.to_ms);
+  out += '\n';
+  for (const auto& [addr, n] : t.active) {
+    out += "A " + Field(addr) + ' ';
+    AppendNumber(&out, static_cast<int64_t>(n));
+    out += '\n';
   }
-  json active = json::object();
-  for (const auto& [addr, n] : t.active) active[addr] = n;
-  return json{{"v", 1},
-              {"at", t.at_ms},
-              {"since", t.since_ms},
-              {"from", t.from_ms},
-              {"to", t.to_ms},
-              {"buckets", std::move(buckets)},
-              {"active", std::move(active)}}
-      .dump();
+  for (const auto& s : t.seconds) {
+    out += "S ";
+    AppendNumber(&out, s.start_ms);
+    out += ' ';
+    AppendNumber(&out, s.counts.requests);
+    out += ' ';
+    AppendNumber(&out, s.counts.bytes);
+    out += ' ';
+    AppendNumber(&out, s.counts.errors);
+    out += "\nH";
+    for (const auto& [bin, count] : s.counts.bins) {
+      out += ' ';
+      AppendNumber(&out, static_cast<uint64_t>(bin));
+      out += ' ';
+      AppendNumber(&out, static_cast<uint64_t>(count));
+    }
+    out += '\n';
+    for (const auto& [addr, c] : s.counts.backends) {
+      out += "B " + Field(addr) + ' ';
+      AppendNumber(&out, c.hits);
+      out += ' ';
+      AppendNumber(&out, c.bytes);
+      out += ' ';
+      AppendNumber(&out, c.errors);
+      out += ' ';
+      AppendNumber(&out, c.timed);
+      out += ' ';
+      AppendNumber(&out, c.response_sum);
+      out += '\n';
+    }
+  }
+  return out;
 }
 
 Result<HostTraffic> DecodeHostTraffic(const std::string& value) {
-  const json j = json::parse(value, nullptr, false);
-  if (!j.is_object()) return Bad("not a JSON object");
-  if (!j.contains("v") || j["v"] != 1) return Bad("unknown version (want \"v\": 1)");
   HostTraffic t;
-  for (const auto& [name, field] : {std::pair<const char*, int64_t*>{"at", &t.at_ms}, {"since", &t.since_ms},
-                                    {"from", &t.from_ms}, {"to", &t.to_ms}}) {
-    if (!j.contains(name) || !IsInteger(j[name])) return Bad(std::string("\"") + name + "\" is not an integer");
-    *field = j[name].get<int64_t>();
-  }
-  if (t.from_ms > t.to_ms) return Bad("\"from\" is after \"to\"");
-  if (!j.contains("buckets") || !j["buckets"].is_array()) return Bad("\"buckets\" is not an array");
-  for (const json& b : j["buckets"]) {
-    if (!b.is_object()) return Bad("a bucket is not an object");
-    HostTraffic::Second s;
-    if (!b.contains("t") || !IsInteger(b["t"])) return Bad("a bucket's \"t\" is not an integer");
-    s.start_ms = b["t"].get<int64_t>();
-    for (const auto& [name, field] : {std::pair<const char*, uint64_t*>{"n", &s.counts.requests},
-                                      {"b", &s.counts.bytes}, {"e", &s.counts.errors}}) {
-      if (!b.contains(name) || !IsUnsigned(b[name])) return Bad(std::string("a bucket's \"") + name + "\" is not a count");
-      *field = b[name].get<uint64_t>();
-    }
-    if (!b.contains("h") || !b["h"].is_array()) return Bad("a bucket's \"h\" is not an array");
-    for (const json& h : b["h"]) {
-      if (!h.is_array() || h.size() != 2 || !IsUnsigned(h[0]) || !IsUnsigned(h[1]) ||
-          h[0].get<uint64_t>() >= static_cast<uint64_t>(ResponseBins::kCount) ||
-          h[1].get<uint64_t>() > std::numeric_limits<uint32_t>::max()) {
-        return Bad("a histogram entry is not [bin, count]");
+  std::string_view rest(value);
+  bool header = false;
+  bool histogram_due = false;  // an S line was read; its H line comes next
+  int line_no = 0;
+  while (!rest.empty()) {
+    const size_t nl = rest.find('\n');
+    if (nl == std::string_view::npos) return Bad("line " + std::to_string(line_no + 1) + " does not end in a newline");
+    const std::string_view line = rest.substr(0, nl);
+    rest = rest.substr(nl + 1);
+    ++line_no;
+    const std::string where = "line " + std::to_string(line_no) + ": ";
+    Tokens tok(line);
+    std::string_view kind;
+    if (!tok.Next(&kind)) return Bad(where + "empty");
+    if (!header) {
+      if (kind != "T1") return Bad(where + "not a version-1 record (want \"T1 at since from to\")");
+      if (!tok.Number(&t.at_ms) || !tok.Number(&t.since_ms) || !tok.Number(&t.from_ms) || !tok.Number(&t.to_ms) ||
+          !tok.Done()) {
+        return Bad(where + "want \"T1 at since from to\" (integers)");
       }
-      s.counts.bins.emplace_back(static_cast<uint16_t>(h[0].get<uint64_t>()), static_cast<uint32_t>(h[1].get<uint64_t>()));
+      if (t.from_ms > t.to_ms) return Bad(where + "from is after to");
+      header = true;
+      continue;
     }
-    if (!b.contains("be") || !b["be"].is_array()) return Bad("a bucket's \"be\" is not an array");
-    for (const json& e : b["be"]) {
-      if (!e.is_array() || e.size() != 6 || !e[0].is_string() || !IsUnsigned(e[1]) || !IsUnsigned(e[2]) ||
-          !IsUnsigned(e[3]) || !IsUnsigned(e[4]) || !e[5].is_number()) {
-        return Bad("a backend entry is not [address, hits, bytes, errors, timed, response_sum]");
+    if (histogram_due) {
+      if (kind != "H") return Bad(where + "want the H line of the second before");
+      uint64_t bin = 0;
+      uint64_t count = 0;
+      while (!tok.Done()) {
+        if (!tok.Number(&bin) || !tok.Number(&count) || bin >= static_cast<uint64_t>(ResponseBins::kCount) ||
+            count > std::numeric_limits<uint32_t>::max()) {
+          return Bad(where + "want \"H bin count ...\" with bins below " + std::to_string(ResponseBins::kCount));
+        }
+        t.seconds.back().counts.bins.emplace_back(static_cast<uint16_t>(bin), static_cast<uint32_t>(count));
       }
-      BackendCounters c;
-      c.hits = e[1].get<uint64_t>();
-      c.bytes = e[2].get<uint64_t>();
-      c.errors = e[3].get<uint64_t>();
-      c.timed = e[4].get<uint64_t>();
-      c.response_sum = e[5].get<double>();
-      s.counts.backends.emplace_back(e[0].get<std::string>(), c);
+      histogram_due = false;
+      continue;
     }
-    if (!t.seconds.empty() && s.start_ms <= t.seconds.back().start_ms) return Bad("buckets are not in order");
-    t.seconds.push_back(std::move(s));
-  }
-  if (!j.contains("active") || !j["active"].is_object()) return Bad("\"active\" is not an object");
-  for (const auto& [addr, n] : j["active"].items()) {
-    if (!IsUnsigned(n) || n.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
-      return Bad("\"active\" of " + addr + " is not a count");
+    if (kind == "A") {
+      std::string addr;
+      int64_t n = 0;
+      if (!tok.Word(&addr) || !tok.Number(&n) || !tok.Done() || n < 0 || n > std::numeric_limits<int>::max()) {
+        return Bad(where + "want \"A backend connections\"");
+      }
+      if (!t.seconds.empty()) return Bad(where + "A lines come before the seconds");
+      t.active[addr] = static_cast<int>(n);
+    } else if (kind == "S") {
+      HostTraffic::Second s;
+      if (!tok.Number(&s.start_ms) || !tok.Number(&s.counts.requests) || !tok.Number(&s.counts.bytes) ||
+          !tok.Number(&s.counts.errors) || !tok.Done()) {
+        return Bad(where + "want \"S start requests bytes errors\" (counts are not negative)");
+      }
+      if (!t.seconds.empty() && s.start_ms <= t.seconds.back().start_ms) return Bad(where + "seconds are not in order");
+      t.seconds.push_back(std::move(s));
+      histogram_due = true;
+    } else if (kind == "B") {
+      if (t.seconds.empty()) return Bad(where + "a B line before any S line");
+      std::pair<std::string, BackendCounters> b;
+      if (!tok.Word(&b.first) || !tok.Number(&b.second.hits) || !tok.Number(&b.second.bytes) ||
+          !tok.Number(&b.second.errors) || !tok.Number(&b.second.timed) || !tok.Number(&b.second.response_sum) ||
+          !tok.Done()) {
+        return Bad(where + "want \"B backend hits bytes errors timed response_sum\"");
+      }
+      t.seconds.back().counts.backends.push_back(std::move(b));
+    } else {
+      return Bad(where + "unknown line kind '" + std::string(kind) + "'");
     }
-    t.active[addr] = n.get<int>();
   }
+  if (!header) return Bad("empty");
+  if (histogram_due) return Bad("the last second has no H line");
   return t;
 }
 

@@ -7,18 +7,29 @@
 // number of front ends (Gridcentric Reactor's mistake).
 //
 // The record: CounterKey(endpoint, manager), under the host's lease (a gone
-// host's record goes with its lease). Value, JSON:
-//   {"v":1,
-//    "at":    wall ms of the write,
-//    "since": wall ms from which this host has seen every line (its
-//             collector's start; lines before may be missing),
-//    "from":, "to": the seconds published, as the wall ms of their starts:
-//             the last MetricsCollector::kMinRetentionSeconds + 1 seconds;
-//    "buckets":[{"t": wall ms of the second's start,
-//                "n": requests, "b": bytes sent, "e": 5xx answers,
-//                "h": [[bin, count], ...]   response-time histogram (ResponseBins),
-//                "be":[[backend, hits, bytes, errors, timed, response_sum], ...]}],
-//    "active":{backend: ESTABLISHED connections from this host now}}
+// host's record goes with its lease). Value: lines of space-separated
+// fields (compact and quick to parse: a reader parses every host's record
+// of every endpoint it decides for, each second), e.g.
+//   T1 1700000012345 1700000000000 1700000002000 1700000012000
+//   A 10.0.0.2:80 3
+//   S 1700000011000 7 12345 2
+//   H 0 3 57 1
+//   B 10.0.0.2:80 4 999 1 3 0.303
+//   B 10.0.0.3:80 3 800 0 3 0.1
+// T1 at since from to (version 1; wall ms):
+//     at     when the record was written;
+//     since  from when this host has seen every line (its collector's
+//            start; lines before may be missing);
+//     from, to  the seconds published, as the wall ms of their starts:
+//            the last MetricsCollector::kMinRetentionSeconds + 1 seconds.
+// A backend connections: ESTABLISHED connections from this host's nginx now
+//     (backends with none are left out).
+// S start requests bytes errors: one second with traffic (start in wall
+//     ms), ascending, each followed by
+// H bin count ...: its response-time histogram (ResponseBins; may be empty),
+// B backend hits bytes errors timed response_sum: its backends, in the
+//     order the collector saw them; response_sum in the shortest form that
+//     reads back as the same double.
 // The buckets are exactly the collector's per-second buckets (traffic_window.h),
 // so a reader that sums them second by second gets what the collector would
 // have summed had it seen every host's log. A second's start is the host's

@@ -177,24 +177,25 @@ TEST(HostTrafficFormat, RoundTripsEveryFieldExactly) {
 }
 
 TEST(HostTrafficFormat, RefusesRecordsItCannotTrust) {
-  const std::string good = R"({"v":1,"at":5,"since":0,"from":1,"to":4,"buckets":[)"
-                           R"({"t":2,"n":1,"b":10,"e":0,"h":[[3,1]],"be":[["a:1",1,10,0,1,0.5]]}],"active":{"a:1":2}})";
+  const std::string good = "T1 5 0 1 4\nA a:1 2\nS 2 1 10 0\nH 3 1\nB a:1 1 10 0 1 0.5\n";
   ASSERT_TRUE(DecodeHostTraffic(good).ok()) << DecodeHostTraffic(good).status().ToString();
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"not json", "{"},
-      {"another version", R"({"v":2,"at":5,"since":0,"from":1,"to":4,"buckets":[],"active":{}})"},
-      {"no at", R"({"v":1,"since":0,"from":1,"to":4,"buckets":[],"active":{}})"},
-      {"from after to", R"({"v":1,"at":5,"since":0,"from":5,"to":4,"buckets":[],"active":{}})"},
-      {"negative count", R"({"v":1,"at":5,"since":0,"from":1,"to":4,"buckets":[)"
-                         R"({"t":2,"n":-1,"b":10,"e":0,"h":[],"be":[]}],"active":{}})"},
-      {"bin out of range", R"({"v":1,"at":5,"since":0,"from":1,"to":4,"buckets":[)"
-                           R"({"t":2,"n":1,"b":10,"e":0,"h":[[9999,1]],"be":[]}],"active":{}})"},
-      {"short backend entry", R"({"v":1,"at":5,"since":0,"from":1,"to":4,"buckets":[)"
-                              R"({"t":2,"n":1,"b":10,"e":0,"h":[],"be":[["a:1",1,10]]}],"active":{}})"},
-      {"buckets out of order", R"({"v":1,"at":5,"since":0,"from":1,"to":4,"buckets":[)"
-                               R"({"t":3,"n":1,"b":1,"e":0,"h":[],"be":[]},{"t":2,"n":1,"b":1,"e":0,"h":[],"be":[]}],)"
-                               R"("active":{}})"},
-      {"active not a count", R"({"v":1,"at":5,"since":0,"from":1,"to":4,"buckets":[],"active":{"a:1":"x"}})"},
+      {"empty", ""},
+      {"JSON", "{\"v\":1}\n"},
+      {"another version", "T2 5 0 1 4\n"},
+      {"no newline at the end", "T1 5 0 1 4"},
+      {"a missing field", "T1 5 0 1\n"},
+      {"from after to", "T1 5 0 5 4\n"},
+      {"negative count", "T1 5 0 1 4\nS 2 -1 10 0\nH\n"},
+      {"no histogram line", "T1 5 0 1 4\nS 2 1 10 0\nB a:1 1 10 0 1 0.5\n"},
+      {"bin out of range", "T1 5 0 1 4\nS 2 1 10 0\nH 9999 1\n"},
+      {"odd histogram", "T1 5 0 1 4\nS 2 1 10 0\nH 3\n"},
+      {"short backend line", "T1 5 0 1 4\nS 2 1 10 0\nH\nB a:1 1 10\n"},
+      {"response sum not a number", "T1 5 0 1 4\nS 2 1 10 0\nH\nB a:1 1 10 0 1 x\n"},
+      {"backend before any second", "T1 5 0 1 4\nB a:1 1 10 0 1 0.5\n"},
+      {"seconds out of order", "T1 5 0 1 4\nS 3 1 1 0\nH\nS 2 1 1 0\nH\n"},
+      {"active not a count", "T1 5 0 1 4\nA a:1 x\n"},
+      {"unknown line", "T1 5 0 1 4\nZ 1\n"},
   };
   for (const auto& [what, value] : bad) {
     auto r = DecodeHostTraffic(value);
@@ -414,7 +415,7 @@ TEST_F(ClusterTrafficTest, SkipsARecordThatDoesNotDecodeAndCountsTheOthers) {
   clock_.Advance(Duration(10000));
   for (int i = 0; i < 10; ++i) a->Log(100 * i, "web", "10.0.0.1:80", 200, "200", "0.010");
   ASSERT_TRUE(a->Round().ok());
-  ASSERT_TRUE(store_->Put(CounterKey("web", "broken"), "{\"v\":1,").ok());
+  ASSERT_TRUE(store_->Put(CounterKey("web", "broken"), "T1 5 0 1\n").ok());
   auto m = cluster.Metrics("web", Duration(5000), {"10.0.0.1:80"});
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->backends["10.0.0.1:80"].hits, 10u);
@@ -523,7 +524,7 @@ TEST_F(ClusterTrafficTest, PublisherSplitsTransactionsByTheirSize) {
   TrafficPublisher::Options o;
   o.manager = "h1";
   o.lease = [lease] { return lease; };
-  o.max_txn_bytes = 1000;  // about three records of one bucket each
+  o.max_txn_bytes = 300;  // about two records of one bucket each
   TrafficPublisher publisher(o, collector, recording, clock_);
   clock_.Advance(Duration(3000));
   for (int e = 0; e < 10; ++e) {
@@ -534,7 +535,7 @@ TEST_F(ClusterTrafficTest, PublisherSplitsTransactionsByTheirSize) {
   ASSERT_GT(recording.commits.size(), 2u);
   size_t total = 0;
   for (size_t i = 0; i < recording.commits.size(); ++i) {
-    EXPECT_LE(recording.commit_bytes[i], 1000u);
+    EXPECT_LE(recording.commit_bytes[i], 300u);
     total += recording.commits[i];
   }
   EXPECT_EQ(total, 10u);
