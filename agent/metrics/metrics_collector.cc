@@ -12,15 +12,6 @@ int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) 
 
 int64_t Millis(TimePoint t) { return t.time_since_epoch().count(); }
 
-// "[::1]:80" → "::1:80", the form CountEstablishedTo splits at its last ':'.
-std::string SocketAddress(const std::string& addr) {
-  if (addr.size() > 2 && addr[0] == '[') {
-    auto close = addr.find(']');
-    if (close != std::string::npos) return addr.substr(1, close - 1) + addr.substr(close + 1);
-  }
-  return addr;
-}
-
 }  // namespace
 
 MetricsCollector::MetricsCollector(std::string access_log_path, Clock& clock, std::unique_ptr<FileSystem> fs)
@@ -100,11 +91,10 @@ EndpointMetrics MetricsCollector::Metrics(const std::string& endpoint, Duration 
     tcp = &own_table;
   }
   const int64_t window_ms = std::clamp<int64_t>(window.count(), 1000, kMaxRetentionSeconds * 1000);
-  const int64_t window_s = (window_ms + 999) / 1000;
+  const int64_t window_s = WindowSeconds(window);
 
   EndpointMetrics m;
   m.window_s = static_cast<double>(window_ms) / 1000.0;
-  m.instances = static_cast<int>(backends_in_service.size());
   TrafficWindow::Sums sums;
   double span_s = 1;
   {
@@ -116,42 +106,32 @@ EndpointMetrics MetricsCollector::Metrics(const std::string& endpoint, Duration 
     Tracked& t = Track(endpoint, now_s);
     t.last_query = now;
     t.retention_s = std::max(t.retention_s, std::min(kMaxRetentionSeconds, window_s + 2));
-    // Whole seconds back to ⌊now⌋−W+1, one more early in the current second.
-    int64_t first = now_s - window_s + 1 - (now_ms - now_s * 1000 < 500 ? 1 : 0);
-    first = std::max(first, t.complete_since_s);
-    span_s = static_cast<double>(std::max<int64_t>(now_ms - first * 1000, 1000)) / 1000.0;
-    sums = t.window.Sum(first, now_s);
+    const WindowSpan w = WindowSpanAt(now_ms, window_ms, t.complete_since_s);
+    span_s = w.span_s;
+    sums = t.window.Sum(w.first_s, now_s);
     m.unparsed = unparsed_ + tailer_.DroppedLines();
     m.log_problem = problem_;
   }
-
-  for (const auto& [addr, c] : sums.backends) {
-    BackendMetrics& b = m.backends[addr];
-    b.hits = c.hits;
-    b.bytes = c.bytes;
-    b.errors = c.errors;
-    b.response_sum = c.response_sum;
-    b.rate = static_cast<double>(c.hits) / span_s;
-    b.response = c.timed ? c.response_sum / static_cast<double>(c.timed) : 0;
-  }
-  for (const std::string& addr : backends_in_service) m.backends[addr].in_service = true;
-  int active_in_service = 0;
-  for (auto& [addr, b] : m.backends) {
-    b.active = CountEstablishedTo(*tcp, SocketAddress(addr));
-    if (b.in_service) active_in_service += b.active;
-  }
-
-  const double n = backends_in_service.empty() ? 1.0 : static_cast<double>(backends_in_service.size());
-  m.total_rate = static_cast<double>(sums.requests) / span_s;
-  m.averages["rate"] = m.total_rate / n;
-  m.averages["bytes"] = static_cast<double>(sums.bytes) / span_s / n;
-  m.averages["errors"] = static_cast<double>(sums.errors) / span_s / n;
-  m.averages["active"] = active_in_service / n;
-  m.averages["response"] = sums.timed ? sums.response_sum / static_cast<double>(sums.timed) : 0;
-  m.averages["response.p50"] = sums.Percentile(0.50);
-  m.averages["response.p95"] = sums.Percentile(0.95);
-  m.averages["response.p99"] = sums.Percentile(0.99);
+  AverageTraffic(sums, span_s, backends_in_service,
+                 [tcp](const std::string& addr) { return CountEstablishedTo(*tcp, BackendSocketAddress(addr)); }, &m);
   return m;
+}
+
+MetricsCollector::Recent MetricsCollector::RecentTraffic() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Recent r;
+  if (!polled_) return r;
+  r.started = true;
+  r.now_ms = Millis(clock_.Now());
+  r.wall_ms = clock_.WallMillis();
+  const int64_t now_s = FloorDiv(r.now_ms, 1000);
+  r.first_s = now_s - kMinRetentionSeconds;
+  r.complete_since_s = started_s_;
+  for (const auto& [name, t] : endpoints_) {
+    std::vector<TrafficWindow::Bucket> buckets = t.window.Buckets(r.first_s, now_s);
+    if (!buckets.empty()) r.endpoints.emplace(name, std::move(buckets));
+  }
+  return r;
 }
 
 uint64_t MetricsCollector::Unparsed() const {

@@ -45,34 +45,10 @@
 #include "agent/metrics/log_tailer.h"
 #include "agent/metrics/request_totals.h"
 #include "agent/metrics/tcp_table.h"
+#include "agent/metrics/traffic_averages.h"
 #include "agent/metrics/traffic_window.h"
 
 namespace reactor {
-
-/// One backend's traffic over the window.
-struct BackendMetrics {
-  uint64_t hits = 0;        // attempts
-  uint64_t bytes = 0;       // bytes of the answers it gave
-  uint64_t errors = 0;      // attempts answered 5xx (or final and failed)
-  double response_sum = 0;  // seconds, over its attempts with a time
-  double rate = 0;          // hits/s
-  double response = 0;      // mean response time, s (0 without timed attempts)
-  int active = 0;           // ESTABLISHED connections to it now
-  bool in_service = false;  // listed in backends_in_service
-};
-
-struct EndpointMetrics {
-  /// "rate", "response", "bytes", "errors", "active", "response.p50",
-  /// "response.p95", "response.p99": always all present (see above).
-  std::map<std::string, double> averages;
-  /// Every backend seen in the window, and every backend in service.
-  std::map<std::string, BackendMetrics> backends;
-  int instances = 0;        // backends_in_service.size()
-  double window_s = 0;      // the window asked for
-  double total_rate = 0;    // the endpoint's requests/s, not divided
-  uint64_t unparsed = 0;    // Unparsed() at the time of the call
-  std::string log_problem;  // LogProblem() at the time of the call
-};
 
 class MetricsCollector {
  public:
@@ -80,7 +56,7 @@ class MetricsCollector {
     LogTailer::Options tailer;  // start_at_end by default
   };
   static constexpr int64_t kMinRetentionSeconds = 10;
-  static constexpr int64_t kMaxRetentionSeconds = 3600;
+  static constexpr int64_t kMaxRetentionSeconds = kMaxWindowSeconds;
   static constexpr Duration kForgetAfter = Duration(10 * 60 * 1000);
 
   /// Follows `access_log_path` through `fs` (the real filesystem when null).
@@ -113,6 +89,22 @@ class MetricsCollector {
   std::map<std::string, RequestTotals> Totals() const;
   /// Number of endpoints with buckets or recent queries (for tests and memory checks).
   size_t TrackedEndpoints() const;
+
+  /// What this host publishes for the cluster (agent/metrics/cluster_traffic.h):
+  /// every endpoint's buckets of the seconds [⌊now⌋ − kMinRetentionSeconds,
+  /// ⌊now⌋] on the monotonic clock, which the collector always keeps.
+  struct Recent {
+    bool started = false;      // false before the first Poll: nothing is known yet
+    int64_t now_ms = 0;        // Clock::Now() of the snapshot
+    int64_t wall_ms = 0;       // Clock::WallMillis() of the snapshot
+    int64_t first_s = 0;       // ⌊now⌋ − kMinRetentionSeconds
+    /// Lines before this second may be missing: the collector's start (when
+    /// it begins at the end of the log), or far in the past.
+    int64_t complete_since_s = 0;
+    /// Endpoints with buckets in [first_s, ⌊now⌋], buckets ascending.
+    std::map<std::string, std::vector<TrafficWindow::Bucket>> endpoints;
+  };
+  Recent RecentTraffic() const;
 
  private:
   struct Tracked {

@@ -65,7 +65,16 @@ void MetricsRoutes::Register(httplib::Server& server) {
     auto rec = registry_.Get(name);
     if (!rec.ok()) return ReplyError(res, rec.status());
     const std::vector<std::string> in_service = instances_ ? instances_(name) : std::vector<std::string>();
-    EndpointMetrics m = collector_.Metrics(name, rec->config.scaling.window, in_service);
+    EndpointMetrics m;
+    if (cluster_ != nullptr) {
+      auto summed = cluster_->Metrics(name, rec->config.scaling.window, in_service);
+      if (!summed.ok()) return ReplyError(res, summed.status());
+      m = std::move(*summed);
+      m.unparsed = collector_.Unparsed();
+      m.log_problem = collector_.LogProblem();
+    } else {
+      m = collector_.Metrics(name, rec->config.scaling.window, in_service);
+    }
     json metrics = json::object();
     for (const auto& [k, v] : m.averages) metrics[k] = v;
     for (const auto& [k, v] : custom_.Current(name)) metrics[k] = v;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "agent/api/api_server.h"
+#include "agent/metrics/cluster_traffic.h"
 #include "agent/endpoint/endpoint_registry.h"
 #include "agent/metrics/custom_metrics.h"
 #include "agent/metrics/metrics_collector.h"
@@ -36,6 +37,11 @@ class MetricsRoutes : public ApiRoutes {
   MetricsRoutes(MetricsCollector& collector, CustomMetrics& custom, EndpointRegistry& registry, Store& store,
                 InstancesInService instances);
 
+  /// GET answers with every host's traffic (ClusterTraffic) instead of this
+  /// host's log alone; "unparsed" and "log" stay this host's. Call before
+  /// Register. `cluster` must outlive the routes.
+  void UseClusterTraffic(ClusterTraffic* cluster) { cluster_ = cluster; }
+
   void Register(httplib::Server& server) override;
 
  private:
@@ -44,6 +50,7 @@ class MetricsRoutes : public ApiRoutes {
   EndpointRegistry& registry_;
   [[maybe_unused]] Store& store_;  // reserved: per-host counters for the cluster (SPEC §13)
   InstancesInService instances_;
+  ClusterTraffic* cluster_ = nullptr;
 };
 
 }  // namespace reactor

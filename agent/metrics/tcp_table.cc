@@ -199,4 +199,19 @@ int CountEstablishedTo(const std::vector<TcpSocket>& table, const std::string& a
   return n;
 }
 
+EstablishedCounts::EstablishedCounts(const std::vector<TcpSocket>& table, const ExcludedSockets& excluded) {
+  for (const auto& s : table) {
+    if (s.state == kTcpEstablished && (s.inode == 0 || !excluded.Contains(s.inode))) {
+      ++by_remote_[s.remote_ip + ":" + std::to_string(s.remote_port)];
+    }
+  }
+}
+
+int EstablishedCounts::To(const std::string& address) const {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return 0;
+  auto it = by_remote_.find(address.substr(0, colon) + ":" + std::to_string(std::atoi(address.c_str() + colon + 1)));
+  return it == by_remote_.end() ? 0 : it->second;
+}
+
 }  // namespace reactor

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -58,5 +59,17 @@ bool CanBindTcp(const std::string& ip, int port);
 /// probes never hold up a drain or count as `active`).
 int CountEstablishedTo(const std::vector<TcpSocket>& table, const std::string& address,
                        const ExcludedSockets& excluded = ProbeSockets());
+
+/// The same counts for many addresses against one table: built once (one
+/// pass over the table), then each To() is a hash lookup.
+class EstablishedCounts {
+ public:
+  explicit EstablishedCounts(const std::vector<TcpSocket>& table, const ExcludedSockets& excluded = ProbeSockets());
+  /// CountEstablishedTo(table, address, excluded).
+  int To(const std::string& address) const;
+
+ private:
+  std::unordered_map<std::string, int> by_remote_;  // "ip:port" → ESTABLISHED sockets
+};
 
 }  // namespace reactor

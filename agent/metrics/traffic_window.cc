@@ -79,27 +79,39 @@ void TrafficWindow::DropBefore(int64_t oldest) {
   while (!buckets_.empty() && buckets_.front().second < oldest) buckets_.pop_front();
 }
 
+void TrafficWindow::Sums::Add(const Bucket& b) {
+  requests += b.requests;
+  bytes += b.bytes;
+  errors += b.errors;
+  for (const auto& [bin, count] : b.bins) {
+    if (bin < ResponseBins::kCount) histogram[bin] += count;
+  }
+  for (const auto& [addr, c] : b.backends) {
+    BackendCounters& t = backends[addr];
+    t.hits += c.hits;
+    t.bytes += c.bytes;
+    t.errors += c.errors;
+    t.timed += c.timed;
+    t.response_sum += c.response_sum;
+    timed += c.timed;
+    response_sum += c.response_sum;
+  }
+}
+
 TrafficWindow::Sums TrafficWindow::Sum(int64_t first, int64_t last) const {
   Sums s;
   auto it = std::lower_bound(buckets_.begin(), buckets_.end(), first,
                              [](const Bucket& b, int64_t sec) { return b.second < sec; });
-  for (; it != buckets_.end() && it->second <= last; ++it) {
-    s.requests += it->requests;
-    s.bytes += it->bytes;
-    s.errors += it->errors;
-    for (const auto& [bin, count] : it->bins) s.histogram[bin] += count;
-    for (const auto& [addr, c] : it->backends) {
-      BackendCounters& t = s.backends[addr];
-      t.hits += c.hits;
-      t.bytes += c.bytes;
-      t.errors += c.errors;
-      t.timed += c.timed;
-      t.response_sum += c.response_sum;
-      s.timed += c.timed;
-      s.response_sum += c.response_sum;
-    }
-  }
+  for (; it != buckets_.end() && it->second <= last; ++it) s.Add(*it);
   return s;
+}
+
+std::vector<TrafficWindow::Bucket> TrafficWindow::Buckets(int64_t first, int64_t last) const {
+  auto it = std::lower_bound(buckets_.begin(), buckets_.end(), first,
+                             [](const Bucket& b, int64_t sec) { return b.second < sec; });
+  std::vector<Bucket> out;
+  for (; it != buckets_.end() && it->second <= last; ++it) out.push_back(*it);
+  return out;
 }
 
 }  // namespace reactor

@@ -36,10 +36,24 @@ struct BackendCounters {
   uint64_t errors = 0;   // attempts with a 5xx status
   uint64_t timed = 0;    // attempts with a response time
   double response_sum = 0;
+  bool operator==(const BackendCounters& o) const {
+    return hits == o.hits && bytes == o.bytes && errors == o.errors && timed == o.timed &&
+           response_sum == o.response_sum;
+  }
 };
 
 class TrafficWindow {
  public:
+  /// One second's traffic of the endpoint.
+  struct Bucket {
+    int64_t second = 0;
+    uint64_t requests = 0;
+    uint64_t bytes = 0;
+    uint64_t errors = 0;
+    std::vector<std::pair<uint16_t, uint32_t>> bins;  // sparse histogram: (bin, count), in first-seen order
+    std::vector<std::pair<std::string, BackendCounters>> backends;  // in first-seen order
+  };
+
   struct Sums {
     uint64_t requests = 0;  // log lines
     uint64_t bytes = 0;     // $bytes_sent
@@ -52,6 +66,9 @@ class TrafficWindow {
     /// The q-quantile (0 < q <= 1) of the response times, nearest rank on
     /// the histogram; 0 when there are none.
     double Percentile(double q) const;
+    /// Adds one bucket (its second aside). Summing buckets in order of
+    /// second gives exactly what Sum gives.
+    void Add(const Bucket& b);
   };
 
   /// Attributes `r` (rules in access_log_parser.h) to the bucket of `second`.
@@ -61,18 +78,12 @@ class TrafficWindow {
   void DropBefore(int64_t oldest);
   /// Sums the buckets of seconds in [first, last].
   Sums Sum(int64_t first, int64_t last) const;
+  /// Copies of the buckets of seconds in [first, last], ascending.
+  std::vector<Bucket> Buckets(int64_t first, int64_t last) const;
   bool empty() const { return buckets_.empty(); }
   size_t bucket_count() const { return buckets_.size(); }
 
  private:
-  struct Bucket {
-    int64_t second = 0;
-    uint64_t requests = 0;
-    uint64_t bytes = 0;
-    uint64_t errors = 0;
-    std::vector<std::pair<uint16_t, uint32_t>> bins;  // sparse histogram: (bin, count)
-    std::vector<std::pair<std::string, BackendCounters>> backends;
-  };
   Bucket& BucketFor(int64_t second);
 
   std::deque<Bucket> buckets_;  // ascending by second

@@ -34,23 +34,47 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The scaling policy's numbers: nginx traffic from the access log, plus the
-// custom metrics pushed through the API (which win over nothing built in:
-// their names cannot clash, the API refuses built-in names).
+// The scaling policy's numbers: nginx traffic summed over every host's
+// published counters (ClusterTraffic; on one host the same numbers as its own
+// access log), plus the custom metrics pushed through the API (which win over
+// nothing built in: their names cannot clash, the API refuses built-in names).
+// Counters that cannot be read leave the traffic metrics out: the policy then
+// holds the count (a rule without its metric decides nothing).
 class AgentMetricsSource : public MetricsSource {
  public:
-  AgentMetricsSource(MetricsCollector& collector, CustomMetrics& custom) : collector_(collector), custom_(custom) {}
+  AgentMetricsSource(ClusterTraffic& traffic, CustomMetrics& custom) : traffic_(traffic), custom_(custom) {}
   std::map<std::string, double> Averages(const std::string& endpoint, Duration window,
                                          const std::vector<std::string>& backends) override {
-    std::map<std::string, double> out = collector_.Metrics(endpoint, window, backends).averages;
+    std::map<std::string, double> out;
+    auto m = traffic_.Metrics(endpoint, window, backends);
+    if (m.ok()) {
+      out = m->averages;
+      last_error_.clear();
+    } else if (m.status().message() != last_error_) {
+      last_error_ = m.status().message();  // said once until it changes
+      spdlog::warn("traffic of {}: {}", endpoint, m.status().ToString());
+    }
     for (const auto& [name, value] : custom_.Current(endpoint)) out[name] = value;
     return out;
   }
 
  private:
-  MetricsCollector& collector_;
+  ClusterTraffic& traffic_;
   CustomMetrics& custom_;
+  std::string last_error_;  // the policy calls from one thread
 };
+
+// Every endpoint's instance addresses, whose connections this host's nginx
+// holds (the traffic publisher counts them for `active`).
+std::map<std::string, std::vector<std::string>> InstanceAddresses(Store& store) {
+  std::map<std::string, std::vector<std::string>> out;
+  auto all = InstanceTable(store).ListAll();
+  if (!all.ok()) return out;
+  for (const auto& r : *all) {
+    if (!r.address.empty()) out[r.endpoint].push_back(r.address);
+  }
+  return out;
+}
 
 std::vector<std::string> ActiveAddresses(Store& store, const std::string& endpoint) {
   std::vector<std::string> out;
@@ -158,7 +182,8 @@ Status Agent::Start() {
   health_->Start();
   collector_ = std::make_unique<MetricsCollector>(nginx_->AccessLogPath(), clock_);
   custom_metrics_ = std::make_unique<CustomMetrics>(*store_, clock_);
-  metrics_source_ = std::make_unique<AgentMetricsSource>(*collector_, *custom_metrics_);
+  cluster_traffic_ = std::make_unique<ClusterTraffic>(*store_, clock_);
+  metrics_source_ = std::make_unique<AgentMetricsSource>(*cluster_traffic_, *custom_metrics_);
   // Scale to zero: held requests, of any host's nginx, are demand.
   auto wake_source = std::make_unique<StoreWakeSource>(*store_, clock_);
   StoreWakeSource* wakes = wake_source.get();
@@ -204,6 +229,11 @@ Status Agent::Start() {
   mo.lease_ttl = config_.lease_ttl;
   membership_ = std::make_unique<HostMembership>(mo, *store_, *events_, clock_);
   REACTOR_RETURN_IF_ERROR(membership_->Start());
+  TrafficPublisher::Options to;
+  to.manager = config_.name;
+  HostMembership* membership = membership_.get();
+  to.lease = [membership] { return membership->Lease(); };
+  traffic_publisher_ = std::make_unique<TrafficPublisher>(to, *collector_, *store_, clock_);
 
   ReconcilerOptions opts;
   opts.manager = config_.name;
@@ -259,6 +289,7 @@ Status Agent::Start() {
   metrics_routes_ = std::make_unique<MetricsRoutes>(
       *collector_, *custom_metrics_, *registry_, *store_,
       [store_ptr](const std::string& endpoint) { return ActiveAddresses(*store_ptr, endpoint); });
+  metrics_routes_->UseClusterTraffic(cluster_traffic_.get());
   REACTOR_RETURN_IF_ERROR(api_->Start(config_.listen.ToString(), metrics_routes_.get()));
   // systemd (Type=notify): ready once the API answers. A no-op without NOTIFY_SOCKET.
   sd_notifyf(0, "READY=1\nSTATUS=serving API on %s", config_.listen.ToString().c_str());
@@ -359,6 +390,7 @@ void Agent::SyncEndpointsDir() {
 
 void Agent::Run() {
   TimePoint next_dir_sync{};
+  std::string publish_error;  // said once in the agent log until it changes
   while (true) {
     bool reload = false;
     {
@@ -384,6 +416,11 @@ void Agent::Run() {
     st = nginx_->Flush();
     if (!st.ok()) spdlog::warn("nginx flush: {}", st.ToString());
     collector_->Poll();
+    // Each round, before the policy reads: on one host the policy sees what
+    // the collector just read, as fresh as the log itself.
+    st = traffic_publisher_->Publish(InstanceAddresses(*store_), ReadTcpTable());
+    if (!st.ok() && st.message() != publish_error) spdlog::warn("traffic counters: {}", st.ToString());
+    publish_error = st.ok() ? "" : st.message();
     st = reconciler_->RunOnce();
     if (backup_->enabled()) {
       Status backed = backup_->RunIfDue();

@@ -19,6 +19,7 @@
 #include "agent/endpoint/endpoint_registry.h"
 #include "agent/events/event_log.h"
 #include "agent/health/health_checker.h"
+#include "agent/metrics/cluster_traffic.h"
 #include "agent/metrics/custom_metrics.h"
 #include "agent/metrics/metrics_collector.h"
 #include "agent/metrics/metrics_routes.h"
@@ -69,6 +70,7 @@ class Agent {
   std::unique_ptr<HealthChecker> health_;
   std::unique_ptr<MetricsCollector> collector_;
   std::unique_ptr<CustomMetrics> custom_metrics_;
+  std::unique_ptr<ClusterTraffic> cluster_traffic_;  // every host's counters, for the policy
   std::unique_ptr<MetricsSource> metrics_source_;
   std::unique_ptr<WakeSource> wake_source_;
   std::unique_ptr<StoreWakeRecorder> wake_recorder_;
@@ -80,6 +82,7 @@ class Agent {
   std::unique_ptr<ScalingPolicy> policy_;
   std::unique_ptr<MetricsRoutes> metrics_routes_;
   std::unique_ptr<HostMembership> membership_;
+  std::unique_ptr<TrafficPublisher> traffic_publisher_;  // this host's counters, each round
   std::unique_ptr<BackupJob> backup_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<EndpointRegistry> registry_;

@@ -40,12 +40,14 @@ class MetricsRoutesTest : public ::testing::Test {
     routes_ = std::make_unique<MetricsRoutes>(*collector_, *custom_, *registry_, *store_, [](const std::string&) {
       return std::vector<std::string>{"10.0.0.1:80", "10.0.0.2:80"};
     });
+    BeforeRegister();
     routes_->Register(server_);
     port_ = server_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     for (int i = 0; i < 500 && !server_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  virtual void BeforeRegister() {}
   void TearDown() override {
     server_.stop();
     if (thread_.joinable()) thread_.join();
@@ -104,6 +106,53 @@ TEST_F(MetricsRoutesTest, GetReturnsAveragesCustomMetricsAndBackends) {
   EXPECT_EQ(k["backends"]["10.0.0.1:80"]["hits"], 20);
   EXPECT_EQ(k["backends"]["10.0.0.2:80"]["hits"], 0);
   EXPECT_EQ(k["backends"]["10.0.0.2:80"]["in_service"], true);
+}
+
+// With the cluster's traffic, GET shows what every host's nginx saw: here
+// this host's 20 requests and another host's 30.
+class MetricsRoutesClusterTest : public MetricsRoutesTest {
+ protected:
+  void BeforeRegister() override {
+    cluster_ = std::make_unique<ClusterTraffic>(*store_, clock_);
+    routes_->UseClusterTraffic(cluster_.get());
+  }
+  std::unique_ptr<ClusterTraffic> cluster_;
+};
+
+TEST_F(MetricsRoutesClusterTest, GetSumsEveryHostsTraffic) {
+  const LeaseId lease = store_->GrantLease(Duration(60000)).value();
+  auto* other_fs = new FakeLogFileSystem();
+  other_fs->Create(kLog);
+  MetricsCollector other(kLog, clock_, std::unique_ptr<FileSystem>(other_fs));
+  other.Poll();
+  TrafficPublisher::Options o;
+  o.lease = [lease] { return lease; };
+  o.manager = "here";
+  TrafficPublisher here(o, *collector_, *store_, clock_);
+  o.manager = "there";
+  TrafficPublisher there(o, other, *store_, clock_);
+
+  clock_.Advance(Duration(10000));
+  const int64_t now_s = clock_.WallMillis() / 1000;
+  for (int i = 0; i < 20; ++i) {
+    fs_->Append(kLog, std::to_string(now_s - 1) + ".500|reactor_web|200|100|0.010|10.0.0.1:80|200|0.010\n");
+  }
+  for (int i = 0; i < 30; ++i) {
+    other_fs->Append(kLog, std::to_string(now_s - 1) + ".500|reactor_web|200|100|0.010|10.0.0.2:80|200|0.010\n");
+  }
+  fs_->Append(kLog, "garbage\n");
+  collector_->Poll();
+  other.Poll();
+  ASSERT_TRUE(here.Publish({}, {}).ok());
+  ASSERT_TRUE(there.Publish({}, {}).ok());
+
+  auto [status, j] = Get("/v1/endpoints/web/metrics?instances=1");
+  ASSERT_EQ(status, 200) << j.dump();
+  EXPECT_DOUBLE_EQ(j["total_rate"].get<double>(), 50.0 / 5);
+  EXPECT_DOUBLE_EQ(j["metrics"]["rate"].get<double>(), 50.0 / 5 / 2);
+  EXPECT_EQ(j["backends"]["10.0.0.1:80"]["hits"], 20);
+  EXPECT_EQ(j["backends"]["10.0.0.2:80"]["hits"], 30);
+  EXPECT_EQ(j["unparsed"], 1);  // this host's log
 }
 
 TEST_F(MetricsRoutesTest, UnknownEndpointIs404) {

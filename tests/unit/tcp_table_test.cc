@@ -62,6 +62,19 @@ TEST(TcpTable, ExcludedSocketsAreNotCounted) {
   EXPECT_EQ(probes.size(), 1u);
 }
 
+TEST(TcpTable, EstablishedCountsGivesCountEstablishedToForEveryAddress) {
+  auto t = ParseProcNetTcp(kTcp);
+  auto t6 = ParseProcNetTcp(kTcp6);
+  t.insert(t.end(), t6.begin(), t6.end());
+  ExcludedSockets probes;
+  probes.Add(3);
+  const EstablishedCounts counts(t, probes);
+  for (const char* addr : {"127.0.0.1:30001", "127.0.0.1:30002", "127.0.0.1:8080", "::1:80", "nocolon", "127.0.0.1:"}) {
+    EXPECT_EQ(counts.To(addr), CountEstablishedTo(t, addr, probes)) << addr;
+  }
+  EXPECT_EQ(counts.To("127.0.0.1:30001"), 2);  // one in tcp (the other is a probe's), one in tcp6
+}
+
 TEST(TcpTable, ProcessWideProbeSocketsAreSkippedByDefault) {
   auto t = ParseProcNetTcp(kTcp);
   const uint64_t inode = 2;
