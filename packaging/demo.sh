@@ -178,23 +178,27 @@ CONF
   cluster_cli h1 managers
   echo
   cluster_cli h1 instances web
+  local served
+  served=$(ip netns exec "$NS-h2" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/ || true)
+  [[ $served == 200 ]] || echo "warning: h2's nginx answers $served for web so far; see $CDEMO/h*/agent.log" >&2
   cat <<MSG
 
 Three hosts run in network namespaces $NS-h1..3 (198.18.0.11-13), etcd in
-$NS-e1..3 (198.18.0.21-23); every host's nginx serves web on its own 127.0.0.1:8080.
+$NS-e1..3 (198.18.0.21-23); every host's nginx serves web on its own
+127.0.0.1:8080. The CLI of host H, and a request through h2's nginx:
   R() { h=\$1; shift; ip netns exec $NS-\$h $SRC/build/bin/reactor --api 127.0.0.1:7070 --token-file $CDEMO/\$h/token "\$@"; }
-  ip netns exec $NS-h2 curl http://127.0.0.1:8080/   # through h2's nginx, to any host's instance
-  R h2 managers                                       # hosts, slots, instances, endpoints owned
-  R h2 instances web                                  # which host runs which instance
+  ip netns exec $NS-h2 curl http://127.0.0.1:8080/
+Hosts (slots, instances, endpoints owned) and which host runs which instance:
+  R h2 managers; R h2 instances web
   watch -n 1 "\$(declare -f R); R h2 managers; R h2 instances web"
-
 Fail a host and watch the failover (its instances come back on the others
-within about lease_ttl + 3 s; the owner of web moves if it was that host):
-  kill -9 \$(ip netns pids $NS-h1)                     # kill h1: agent, nginx, instances
-  ip -n $NS-br link set h1 down                        # or cut h1 off the network
-  $0 cluster revive h1                         # h1 back (link up, agent started)
-  R h2 managers drain h3                               # move h3's instances elsewhere, one at a time
-  $0 cluster stop                              # stop everything, remove the namespaces
+within about lease_ttl + 3 s, and web's owner moves if it was that host):
+  kill -9 \$(ip netns pids $NS-h1)      # kill h1: its agent, nginx and instances
+  ip -n $NS-br link set h1 down         # or cut h1 off the network
+  $0 cluster revive h1
+Move a host's instances elsewhere, one at a time; then stop everything:
+  R h2 managers drain h3
+  $0 cluster stop
 MSG
 }
 
