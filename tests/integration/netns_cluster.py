@@ -210,6 +210,18 @@ def prefix_end(prefix):
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
+def _owner_name(value):
+    """The manager an owner key names (its value: the name, or JSON with it)."""
+    value = value.strip()
+    if value.startswith("{"):
+        try:
+            j = json.loads(value)
+            return j.get("manager") or j.get("name") or value
+        except ValueError:
+            pass
+    return value
+
+
 # -- the cluster ----------------------------------------------------------------
 
 class Host:
@@ -603,20 +615,18 @@ class Cluster:
         value, rev = self.etcd_get(f"/reactor/owners/{endpoint}")
         if value is None:
             return None, 0
-        value = value.strip()
-        if value.startswith("{"):
-            try:
-                value = json.loads(value).get("manager") or json.loads(value).get("name")
-            except ValueError:
-                pass
-        return value, rev
+        return _owner_name(value), rev
 
     def snapshot(self):
         """One consistent view: {"revision", "slots": {host: used},
-        "instances": [{endpoint, id, manager, state, address, slots}]}."""
+        "instances": [{endpoint, id, manager, state, address, slots}],
+        "owners": {endpoint: (manager, fencing token)}}."""
         rev, slots = self.etcd_range("/reactor/slots/")
         _, inst = self.etcd_range("/reactor/instances/", revision=rev)
-        out = {"revision": rev, "slots": {}, "instances": []}
+        _, owners = self.etcd_range("/reactor/owners/", revision=rev)
+        out = {"revision": rev, "slots": {}, "instances": [],
+               "owners": {k.rsplit("/", 1)[1]: (_owner_name(v), int(kv.get("create_revision", 0)))
+                          for k, (v, kv) in owners.items()}}
         for key, (value, _) in slots.items():
             try:
                 out["slots"][key.rsplit("/", 1)[1]] = int(json.loads(value).get("used", 0))

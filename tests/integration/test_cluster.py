@@ -22,17 +22,14 @@ PORT = 8080  # every host's nginx, on its own loopback
 
 
 class Sampler:
-    """Reads slot and instance records from etcd (one revision per sample)
-    every 50 ms in a thread and keeps every breach of a host's slots."""
+    """Reads the slot and instance records from etcd (one revision per
+    sample) every 50 ms in a thread, from start to stop(). The tests judge
+    the samples afterwards."""
 
     def __init__(self, cluster):
         self.cluster = cluster
-        self.capacity = {h.name: h.slots for h in cluster.hosts}
-        self.samples = 0
-        self.violations = []
+        self.samples = []  # (monotonic time, snapshot)
         self.errors = []
-        self.max_used = {h: 0 for h in self.capacity}
-        self.max_records = {h: 0 for h in self.capacity}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -40,32 +37,45 @@ class Sampler:
     def _run(self):
         while not self._stop.is_set():
             try:
-                snap = self.cluster.snapshot()
+                self.samples.append((time.monotonic(), self.cluster.snapshot()))
             except Exception as e:  # an etcd hiccup: noted, the sampling goes on
                 self.errors.append(str(e))
-                self._stop.wait(0.05)
-                continue
-            self.samples += 1
-            held = {}
-            for i in snap["instances"]:
-                held[i["manager"]] = held.get(i["manager"], 0) + int(i["slots"] or 0)
-            for host, cap in self.capacity.items():
-                used = snap["slots"].get(host, 0)
-                if not isinstance(used, int):
-                    self.violations.append(f"rev {snap['revision']}: /reactor/slots/{host} unreadable: {used!r}")
-                    continue
-                self.max_used[host] = max(self.max_used[host], used)
-                self.max_records[host] = max(self.max_records[host], held.get(host, 0))
-                if used > cap:
-                    self.violations.append(f"rev {snap['revision']}: /reactor/slots/{host} used {used} > {cap}")
-                if held.get(host, 0) > cap:
-                    self.violations.append(f"rev {snap['revision']}: instance records on {host} hold "
-                                           f"{held[host]} slots > {cap}")
             self._stop.wait(0.05)
 
     def stop(self):
         self._stop.set()
         self._thread.join(timeout=10)
+        return self.samples
+
+    def slot_violations(self):
+        """Every sample where a host's slot record, or the slots its instance
+        records hold, exceed the host's slots."""
+        capacity = {h.name: h.slots for h in self.cluster.hosts}
+        out = []
+        for _, snap in self.samples:
+            held = {}
+            for i in snap["instances"]:
+                held[i["manager"]] = held.get(i["manager"], 0) + int(i["slots"] or 0)
+            for host, cap in capacity.items():
+                used = snap["slots"].get(host, 0)
+                if not isinstance(used, int) or used > cap:
+                    out.append(f"rev {snap['revision']}: /reactor/slots/{host} = {used!r}, {host} has {cap}")
+                if held.get(host, 0) > cap:
+                    out.append(f"rev {snap['revision']}: instance records on {host} hold {held[host]} slots > {cap}")
+        return out
+
+    def max_used(self):
+        out = {h.name: 0 for h in self.cluster.hosts}
+        for _, snap in self.samples:
+            for host, used in snap["slots"].items():
+                if isinstance(used, int) and host in out:
+                    out[host] = max(out[host], used)
+        return out
+
+    def counts(self, endpoint, states=("starting", "active")):
+        """[(time, number of the endpoint's records in `states`, all its records)]."""
+        return [(t, len([i for i in snap["instances"] if i["endpoint"] == endpoint and i["state"] in states]),
+                 len([i for i in snap["instances"] if i["endpoint"] == endpoint])) for t, snap in self.samples]
 
 
 class ClusterTestCase(unittest.TestCase):
@@ -221,9 +231,9 @@ class SlotsTest(ClusterTestCase):
         sampler.stop()
         snap = c.snapshot()
         self.assertEqual(len(snap["instances"]), 12, "no instance record beyond the 12 slots")
-        self.assertEqual(sampler.violations, [], f"over {sampler.samples} samples")
-        self.assertGreater(sampler.samples, 40, f"sampled throughout (errors: {sampler.errors[:3]})")
-        self.assertEqual(sampler.max_used, {"h1": 4, "h2": 4, "h3": 4})
+        self.assertGreater(len(sampler.samples), 40, f"sampled throughout (errors: {sampler.errors[:3]})")
+        self.assertEqual(sampler.slot_violations(), [], f"over {len(sampler.samples)} samples")
+        self.assertEqual(sampler.max_used(), {"h1": 4, "h2": 4, "h3": 4})
         # An endpoint left short says why: every host is full.
         short = [n for n in names if len(c.instances(n, snap)) < 3]
         self.assertTrue(short)
@@ -256,12 +266,17 @@ class FailureTest(ClusterTestCase):
         result = client.stop()
         self.assertEqual(result["failed"], 0, f"failed requests through {survivors[0].name}: {result}")
 
+        sampler = Sampler(c)
+        self.addCleanup(sampler.stop)
         victim.start()  # the host returns: nothing runs twice
         c.wait_members_up()
-        time.sleep(LEASE_TTL_S * 2)
+        time.sleep(LEASE_TTL_S * 3)  # long enough for owners to move back to it
+        self.assert_one_process_per_record(["web"])
+        sampler.stop()
         self.assertEqual(sum(c.placement("web").values()), 3, c.instances("web"))
         self.assertEqual(len(c.instances("web")), 3, c.instances("web"))
-        self.assert_one_process_per_record(["web"])
+        self.assertEqual(max(n for _, _, n in sampler.counts("web")), 3,
+                         "never more than 3 instance records of web while the host returned")
         self.wait(lambda: victim.get(PORT)[0] == 200, 20, "the returned host's nginx serving web again")
 
     def test_partitioned_agent_stops_deciding_others_take_over_and_heal_to_one_instance_each(self):
@@ -307,39 +322,24 @@ class FailureTest(ClusterTestCase):
         self.wait(lambda: c.owner("web")[1] not in (0, token), LEASE_TTL_S * 3 + 5,
                   "another owner of web (a new fencing token) while the owner is stopped")
         time.sleep(max(0.0, 2 * LEASE_TTL_S - (time.monotonic() - paused_at)))
-        samples = []
-        stop = threading.Event()
-
-        def sample():
-            while not stop.is_set():
-                try:
-                    snap = c.snapshot()
-                    samples.append((time.monotonic(), c.instances("web", snap), c.owner("web")))
-                except AssertionError:
-                    pass
-                stop.wait(0.05)
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        self.addCleanup(stop.set)
+        sampler = Sampler(c)
+        self.addCleanup(sampler.stop)
         victim.resume()  # SIGCONT: it must find its ownership gone before it acts
-        resumed_at = time.monotonic()
         self.wait(lambda: sum(c.placement("web").values()) == 4, LEASE_TTL_S * 3 + 15, "4 active instances of web")
         self.assert_one_process_per_record(["web"], timeout=LEASE_TTL_S * 3 + 15)
-        time.sleep(LEASE_TTL_S * 2)
-        stop.set()
-        sampler.join(timeout=10)
+        time.sleep(LEASE_TTL_S * 3)  # the resumed host may get web back, with a new token
+        sampler.stop()
 
         self.assertTrue(victim.alive(), "the resumed agent runs on")
         # After the target of 4 was first reached, the count never fell: a stale
         # owner (which still believes in 3) never drained or stopped one.
-        counts = [(t - resumed_at, len([i for i in inst if i["state"] in ("active", "starting")]), own)
-                  for t, inst, own in samples]
+        counts = sampler.counts("web")
         reached = next((k for k, (_, n, _) in enumerate(counts) if n >= 4), None)
-        self.assertIsNotNone(reached, counts[-5:])
-        low = [x for x in counts[reached:] if x[1] < 4]
-        self.assertEqual(low, [], "instance count fell below the new owner's target after SIGCONT")
-        self.assertTrue(all(own[1] != token for _, _, own in counts),
-                        "the stale owner's claim (its old fencing token) never came back")
+        self.assertIsNotNone(reached, f"4 instances never seen in {len(counts)} samples")
+        low = [(round(t - counts[reached][0], 2), n) for t, n, _ in counts[reached:] if n < 4]
+        self.assertEqual(low, [], "web's instance count fell below the new owner's target after SIGCONT")
+        tokens = [snap["owners"].get("web", (None, 0))[1] for _, snap in sampler.samples]
+        self.assertNotIn(token, tokens, "the stale owner's claim (its old fencing token) never came back")
         self.assertEqual(len(c.instances("web")), 4, c.instances("web"))
         self.assertEqual(other.status("web")["healthy"], 4)
 
