@@ -13,7 +13,9 @@ Then the host comes back, the cluster settles, and the next run kills the
 host that owns the most endpoints (and runs instances).
 
 Usage (root; after building reactor-agent and reactor):
-  python3 tests/bench/failover_bench.py [--bin build/bin] [--runs 5] [--lease-ttl 5]
+  python3 tests/bench/failover_bench.py [--bin build/bin] [--runs 5] [--lease-ttl 5] [--how kill|partition]
+(--how partition: the host's veth goes down instead: it vanishes without a
+reset, nginx's connect timeout covers the path; it is healed between runs.)
 Prints every run, then median/min/max of both; exits 1 when the median
 replacement time is over lease_ttl + 3 s (the SPEC's goal).
 """
@@ -36,6 +38,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--lease-ttl", type=float, default=5.0, help="[agent] lease_ttl, seconds")
     ap.add_argument("--interval", default="1s", help="[agent] interval (default: the product's 1s)")
+    ap.add_argument("--how", choices=["kill", "partition"], default="kill",
+                    help="kill -9 of the host's processes, or its veth down")
     args = ap.parse_args()
     os.environ["REACTOR_BIN_DIR"] = os.path.abspath(args.bin)
     from harness import wait_until  # noqa: E402  (reads REACTOR_BIN_DIR at import)
@@ -78,7 +82,10 @@ def main():
             lost = sum(1 for i in snap["instances"] if i["manager"] == victim.name)
 
             t0 = time.monotonic()
-            victim.kill()
+            if args.how == "kill":
+                victim.kill()
+            else:
+                victim.partition()
             takeover = replaced = None
             deadline = t0 + 20 * args.lease_ttl + 60
             while time.monotonic() < deadline and (takeover is None or replaced is None):
@@ -105,9 +112,13 @@ def main():
             if owned:
                 takeovers.append(takeover)
             replacements.append(replaced)
-            print(f"run {run}: killed {victim.name} (owned {owned or 'none'}, ran {lost} instance(s)): "
+            did = "killed" if args.how == "kill" else "cut off"
+            print(f"run {run}: {did} {victim.name} (owned {owned or 'none'}, ran {lost} instance(s)): "
                   f"owner takeover {takeover:.2f} s, replacements healthy in nginx {replaced:.2f} s", flush=True)
-            victim.start()
+            if args.how == "kill":
+                victim.start()
+            else:
+                victim.heal()
             cluster.wait_members_up(timeout=30)
     finally:
         cluster.cleanup()
@@ -117,7 +128,7 @@ def main():
             return f"{what}: no run measured it"
         return (f"{what}: median {statistics.median(xs):.2f} s, min {min(xs):.2f} s, max {max(xs):.2f} s "
                 f"over {len(xs)} runs")
-    print(f"lease_ttl {args.lease_ttl:g} s, interval {args.interval}; goal: median replacement <= {goal:g} s")
+    print(f"{args.how}, lease_ttl {args.lease_ttl:g} s, interval {args.interval}; goal: median replacement <= {goal:g} s")
     print(line("owner takeover", takeovers))
     print(line("replacement healthy in the upstreams", replacements))
     return 0 if statistics.median(replacements) <= goal else 1
