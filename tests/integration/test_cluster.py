@@ -176,6 +176,13 @@ class MembershipTest(ClusterTestCase):
                 self.assertEqual(m["slots"], other.slots, m)
                 self.assertEqual(m["slots_used"], 0, m)
                 self.assertEqual(m["address"], other.address, m)
+        # A cordon made through one host's API is seen from every host.
+        c.hosts[0].cli("managers", "cordon", "h2", check=0)
+        for h in c.hosts:
+            self.wait(lambda h=h: {m["name"]: m["state"] for m in h.managers()}["h2"] == "cordoned", 10,
+                      f"h2 cordoned as {h.name} sees it")
+        c.hosts[2].cli("managers", "uncordon", "h2", check=0)
+        self.wait(lambda: {m["name"]: m["state"] for m in c.hosts[0].managers()}["h2"] == "up", 10, "h2 up again")
         # A host whose agent is gone is no longer up (its lease expired).
         c.hosts[2].kill()
         self.wait(lambda: {m["name"]: m["state"] for m in c.hosts[0].managers()}.get("h3") in ("gone", None),
