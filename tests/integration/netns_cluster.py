@@ -724,12 +724,16 @@ class TrafficClient:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        if self.proc.stderr:
+            self.proc.stderr.close()
         return self.counts()
 
     def cleanup(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
+        if self.proc.stderr:
+            self.proc.stderr.close()
 
 
 def _client_main(url, out, max_seconds, threads=4):
