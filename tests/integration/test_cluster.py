@@ -9,6 +9,7 @@ traffic comes from a client inside a host's namespace to that host's nginx.
 """
 import os
 import re
+import sys
 import threading
 import time
 import unittest
@@ -97,6 +98,13 @@ class ClusterTestCase(unittest.TestCase):
         self.addCleanup(c.cleanup)
         c.wait_ok(20)
         return c
+
+    def stop_client(self, client):
+        """Stops a traffic client; says its counts (stderr) and returns them."""
+        result = client.stop()
+        print(f"\n  client through {client.host.name}'s nginx: {result['ok']} ok, {result['failed']} failed, "
+              f"slowest {result['slowest']:.2f} s", file=sys.stderr, end=" ")
+        return result
 
     def serve(self, name, instances, port=PORT, via=None, **kw):
         """Manages a process endpoint through `via` (default h1) and waits
@@ -270,7 +278,7 @@ class FailureTest(ClusterTestCase):
                       f"{h.name}'s nginx without the dead host's instance")
         self.wait(lambda: survivors[1].status("web")["healthy"] == 3, 15, "3 healthy instances")
         client.wait_ok(20)
-        result = client.stop()
+        result = self.stop_client(client)
         self.assertEqual(result["failed"], 0, f"failed requests through {survivors[0].name}: {result}")
 
         sampler = Sampler(c)
@@ -313,7 +321,7 @@ class FailureTest(ClusterTestCase):
         self.wait(lambda: sum(c.placement("web").values()) == 3 and len(c.instances("web")) == 3, 20,
                   "3 instance records of web, one per assignment")
         client.wait_ok(20)
-        result = client.stop()
+        result = self.stop_client(client)
         self.assertEqual(result["failed"], 0, f"failed requests through {survivors[0].name}: {result}")
 
     def test_paused_owner_does_not_act_on_stale_ownership(self):
@@ -374,7 +382,7 @@ class OperationsTest(ClusterTestCase):
         self.wait(lambda: h2.status("web")["healthy"] == 5, 15, "5 healthy instances")
         self.assertEqual(h1.instance_processes(), {}, "the drained host runs no instance")
         client.wait_ok(20)
-        result = client.stop()
+        result = self.stop_client(client)
         self.assertEqual(result["failed"], 0, f"failed requests through h2 during cordon and drain: {result}")
 
         h2.cli("managers", "uncordon", "h1", check=0)
