@@ -125,8 +125,17 @@ class ClusterTestCase(unittest.TestCase):
         return self.cluster.host(owner), token
 
     def assert_one_process_per_record(self, names, timeout=20):
-        self.wait(lambda: not self.cluster.running_vs_records(names), timeout,
-                  f"one instance process per record of {names} (problems: {self.cluster.running_vs_records(names)})")
+        """Waits until every instance record of `names` has exactly one
+        process on its host and no process runs without a record."""
+        last = []
+
+        def clean():
+            last[:] = self.cluster.running_vs_records(names)
+            return not last
+        try:
+            wait_until(clean, timeout=timeout, interval=0.2, what=f"one instance process per record of {names}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; problems: {last}\n{self.cluster.logs()}") from None
 
 
 class HarnessTest(ClusterTestCase):
