@@ -323,12 +323,16 @@ class FailureTest(ClusterTestCase):
         self.assertEqual(victim.instance_processes(), before, "the cut-off agent stopped or started nothing")
         self.assertTrue(victim.alive())
         self.wait(lambda: victim.get(PORT)[0] == 200, 20, "the cut-off host's nginx still serving")
+        # A change asked of the cut-off agent is refused, not half-made.
+        refused = victim.cli("set", "web", "scaling", "max_instances", "9")
+        self.assertNotEqual(refused.returncode, 0, f"a write through the cut-off agent: {refused.stdout}")
 
         victim.heal()
         c.wait_members_up(timeout=LEASE_TTL_S * 3 + 10)
         self.assert_one_process_per_record(["web"], timeout=LEASE_TTL_S * 3 + 15)
         self.wait(lambda: sum(c.placement("web").values()) == 3 and len(c.instances("web")) == 3, 20,
                   "3 instance records of web, one per assignment")
+        self.assertNotIn("max_instances = 9", survivors[0].cli("show", "web", check=0).stdout)
         client.wait_ok(20)
         result = self.stop_client(client)
         self.assertEqual(result["failed"], 0, f"failed requests through {survivors[0].name}: {result}")
