@@ -171,8 +171,9 @@ CONF
   # shellcheck disable=SC2016  # ${ADDRESS} is for the agent to expand
   sed -e 's/--bind 127.0.0.1/--bind ${ADDRESS}/' -e 's/^min_instances = .*/min_instances = 3/' \
     "$SRC/endpoints/process.conf" | cluster_cli h1 manage web -
-  for _ in $(seq 1 150); do
-    [[ $(ip netns exec "$NS-h2" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/) == 200 ]] && break
+  for _ in $(seq 1 150); do  # one healthy instance per host, and h2's nginx serving
+    cluster_cli h1 status web --json 2>/dev/null | grep -q '"healthy":3,' &&
+      [[ $(ip netns exec "$NS-h2" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/) == 200 ]] && break
     sleep 0.2
   done
   cluster_cli h1 managers
