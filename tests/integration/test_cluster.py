@@ -16,7 +16,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import wait_until
-from netns_cluster import Cluster, cluster_endpoint_ini, ip, ns_http, pids_in_ns
+from netns_cluster import Cluster, cluster_endpoint_ini, ip, ns_connect, ns_http, pids_in_ns
 
 LEASE_TTL_S = 2.0
 PORT = 8080  # every host's nginx, on its own loopback
@@ -405,6 +405,35 @@ class OperationsTest(ClusterTestCase):
         h2.cli("managers", "uncordon", "h1", check=0)
         self.wait(lambda: {m["name"]: m["state"] for m in h2.managers()}["h1"] == "up", 10, "h1 up again")
         self.assert_one_process_per_record(["web"])
+
+
+class ScaleToZeroAcrossHostsTest(ClusterTestCase):
+    def test_a_request_through_a_host_that_does_not_own_the_endpoint_wakes_it(self):
+        """Issue 16 in a cluster: any host's nginx holds the request and wakes
+        the endpoint (a wake key in etcd); its owner, on another host,
+        launches wherever slots are free; the held request is answered."""
+        c = self.start_cluster(slots=4)
+        ini = cluster_endpoint_ini(PORT, 0, 1, extra_scaling="idle_timeout = 2s\nwindow = 1s\nscale_down_delay = 1s\n")
+        c.hosts[0].manage("zero", ini + "\n[loadbalancer:nginx]\nhold_timeout = 20s\n")
+        owner, _ = self.owner_host("zero")
+        other = next(h for h in c.hosts if h.name != owner.name)
+        live = ("starting", "active", "draining")
+        self.wait(lambda: sum(c.placement("zero", states=live).values()) == 0 or None, 30, "zero at zero instances")
+        def listening(h):  # a bare TCP connect: no request, so nothing is held
+            try:
+                ns_connect(h.ns, "127.0.0.1", PORT, 1.0).close()
+                return True
+            except OSError:
+                return None
+        for h in c.hosts:
+            self.wait(lambda h=h: listening(h), 20, f"{h.name}'s nginx to listen on {PORT}")
+        t0 = time.monotonic()
+        status, _ = other.get(PORT, timeout=25)
+        waited = time.monotonic() - t0
+        self.assertEqual(status, 200, f"a request held in {other.name}'s nginx (owner {owner.name}) after {waited:.1f}s")
+        self.assertEqual(sum(c.placement("zero").values()), 1, c.placement("zero"))
+        log = owner.cli("log", "zero", check=0).stdout
+        self.assertIn("woken by", log, log[-2000:])
 
 
 if __name__ == "__main__":
