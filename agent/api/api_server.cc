@@ -409,7 +409,7 @@ void ApiServer::Routes() {
     res.set_content(c.telemetry->PrometheusText(), "text/plain; version=0.0.4; charset=utf-8");
   });
   s.Get("/v1/managers", [&c](const httplib::Request&, httplib::Response& res) {
-    auto list = ListManagers(*c.store);
+    auto list = ListManagers(*c.store, SystemClock::Get().WallMillis());
     if (!list.ok()) return ReplyError(res, list.status());
     json out = json::array();
     for (const auto& m : *list) {
@@ -419,7 +419,8 @@ void ApiServer::Routes() {
                      {"slots", m.slots},
                      {"slots_used", m.slots_used},
                      {"instances", m.instances},
-                     {"owned", m.owned}});
+                     {"owned", m.owned},
+                     {"lease_left_ms", m.lease_left_ms < 0 ? json(nullptr) : json(m.lease_left_ms)}});
     }
     Reply(res, 200, out);
   });

@@ -109,10 +109,16 @@ void AddListCommands(CLI::App& app, GlobalOptions& opts) {
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& m : j) {
+      std::string lease = "-";
+      if (m.contains("lease_left_ms") && m["lease_left_ms"].is_number()) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.1fs", m["lease_left_ms"].get<double>() / 1000.0);
+        lease = text;
+      }
       rows.push_back({Cell(m["name"]), Cell(m["address"]), Cell(m["state"]),
-                      Cell(m["slots_used"]) + "/" + Cell(m["slots"]), Cell(m["instances"]), Cell(m["owned"])});
+                      Cell(m["slots_used"]) + "/" + Cell(m["slots"]), Cell(m["instances"]), Cell(m["owned"]), lease});
     }
-    PrintTable({"NAME", "ADDRESS", "STATE", "SLOTS", "INSTANCES", "OWNED"}, rows);
+    PrintTable({"NAME", "ADDRESS", "STATE", "SLOTS", "INSTANCES", "OWNED", "LEASE LEFT"}, rows);
   });
 }
 

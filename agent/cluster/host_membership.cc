@@ -1,5 +1,6 @@
 #include "agent/cluster/host_membership.h"
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -18,7 +19,8 @@ using nlohmann::json;
 std::string EncodeHostRecord(const HostRecord& r) {
   return json{{"name", r.name},       {"address", r.address},       {"api", r.api},
               {"slots", r.slots},     {"slots_used", r.slots_used}, {"instances", r.instances},
-              {"drivers", r.drivers}, {"version", r.version}}
+              {"drivers", r.drivers}, {"version", r.version}, {"renewed_ms", r.renewed_ms},
+              {"lease_ttl_ms", r.lease_ttl_ms}}
       .dump();
 }
 
@@ -35,6 +37,8 @@ Result<HostRecord> DecodeHostRecord(const std::string& value) {
     r.instances = j.value("instances", 0);
     r.drivers = j.value("drivers", std::vector<std::string>{});
     r.version = j.value("version", "");
+    r.renewed_ms = j.value("renewed_ms", int64_t{0});
+    r.lease_ttl_ms = j.value("lease_ttl_ms", int64_t{0});
   } catch (const json::exception& e) {
     return Status::Internal(std::string("malformed manager record: ") + e.what());
   }
@@ -54,7 +58,7 @@ Result<bool> IsCordoned(Store& store, const std::string& manager) {
   return kv->has_value();
 }
 
-Result<std::vector<ManagerView>> ListManagers(Store& store) {
+Result<std::vector<ManagerView>> ListManagers(Store& store, int64_t now_ms) {
   auto hosts = store.GetPrefix(ManagerPrefix());
   if (!hosts.ok()) return hosts.status();
   auto cordons = store.GetPrefix(CordonPrefix());
@@ -79,6 +83,9 @@ Result<std::vector<ManagerView>> ListManagers(Store& store) {
     v.slots_used = r->slots_used;
     v.instances = r->instances;
     v.state = cordoned.count(r->name) ? "cordoned" : "up";
+    if (r->renewed_ms > 0 && r->lease_ttl_ms > 0) {
+      v.lease_left_ms = std::max<int64_t>(0, r->renewed_ms + r->lease_ttl_ms - now_ms);
+    }
     out[v.name] = v;
   }
   // Hosts still named by instances or cordons but without a live record.
@@ -125,8 +132,11 @@ HostMembership::~HostMembership() {
 
 Status HostMembership::RegisterLocked() {
   TimePoint sent = clock_.Now();
+  const int64_t sent_ms = clock_.WallMillis();
   auto lease = store_.GrantLease(options_.lease_ttl);
   if (!lease.ok()) return lease.status();
+  record_.renewed_ms = sent_ms;
+  record_.lease_ttl_ms = options_.lease_ttl.count();
   std::string value = EncodeHostRecord(record_);
   auto put = store_.Put(ManagerKey(record_.name), value, *lease);
   if (!put.ok()) {
@@ -191,6 +201,7 @@ void HostMembership::KeepAliveLoop() {
     // Store calls are made with the lock held: only this thread and the
     // destructor (after joining it) touch the lease.
     TimePoint sent = clock_.Now();
+    const int64_t sent_ms = clock_.WallMillis();
     Status st = lease_ != 0 ? store_.KeepAlive(lease_) : Status::NotFound("no lease");
     if (st.IsNotFound()) {
       // Expired (the store was away for longer than the TTL): come back.
@@ -201,6 +212,9 @@ void HostMembership::KeepAliveLoop() {
     } else if (st.ok()) {
       renewed_ = sent;
       PublishLeaseLocked();
+      // The renewal time goes with every renewal: `reactor managers` shows
+      // each host's lease time left from it.
+      record_.renewed_ms = sent_ms;
       std::string value = EncodeHostRecord(record_);
       if (value != written_) {
         auto put = store_.Put(ManagerKey(record_.name), value, lease_);

@@ -33,6 +33,8 @@ struct HostRecord {
   int instances = 0;
   std::vector<std::string> drivers;
   std::string version;
+  int64_t renewed_ms = 0;    // wall clock of the last renewal of its lease (rewritten with each)
+  int64_t lease_ttl_ms = 0;
 };
 
 std::string EncodeHostRecord(const HostRecord& r);
@@ -52,7 +54,9 @@ struct ManagerView {
 
 /// Every host: those with a live record (up or cordoned), and those that
 /// instance records or cordons still name but whose lease is gone ("gone").
-Result<std::vector<ManagerView>> ListManagers(Store& store);
+/// `now_ms` (wall clock) gives each live host's lease time left, from its
+/// last renewal as its record says (so within the hosts' clock skew).
+Result<std::vector<ManagerView>> ListManagers(Store& store, int64_t now_ms);
 
 /// Cordon: no new placements on the host. Idempotent.
 Status SetCordon(Store& store, const std::string& manager, bool cordoned);

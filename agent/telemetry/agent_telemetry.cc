@@ -279,7 +279,7 @@ std::optional<TelemetrySource::RuleInputs> AgentTelemetry::Inputs(const std::str
 json AgentTelemetry::Managers() {
   // The same view as GET /v1/managers (state up, cordoned or gone).
   json out = json::array();
-  auto list = ListManagers(*s_.store);
+  auto list = ListManagers(*s_.store, SystemClock::Get().WallMillis());
   if (!list.ok()) return out;
   for (const auto& m : *list) {
     out.push_back({{"name", m.name},

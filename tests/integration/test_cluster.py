@@ -193,6 +193,9 @@ class MembershipTest(ClusterTestCase):
                 self.assertEqual(m["slots"], other.slots, m)
                 self.assertEqual(m["slots_used"], 0, m)
                 self.assertEqual(m["address"], other.address, m)
+                # From its last renewal (every third of the TTL), as its record says.
+                self.assertGreater(m["lease_left_ms"], 0, m)
+                self.assertLessEqual(m["lease_left_ms"], LEASE_TTL_S * 1000, m)
         # A cordon made through one host's API is seen from every host.
         c.hosts[0].cli("managers", "cordon", "h2", check=0)
         for h in c.hosts:

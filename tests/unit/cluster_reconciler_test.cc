@@ -180,11 +180,14 @@ TEST_F(ClusterTest, AGoneHostsInstancesAreReplacedOnTheOthersAndItsSlotsGiven) {
                                            std::map<CloudKind, Cloud*>{{CloudKind::kProcess, &back.cloud}},
                                            back.policy, clock_, [](const std::string&) { return 0; });
   Round();
-  for (int i = 0; i < 200 && !back.cloud.running.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  std::lock_guard<std::mutex> lock(back.cloud.mu);
-  EXPECT_TRUE(back.cloud.running.empty()) << "a returning host stops what is no longer assigned to it";
+  // The stop worker stops them: wait for it (bounded), reading under the
+  // fake cloud's lock.
+  auto stopped = [&] {
+    std::lock_guard<std::mutex> lock(back.cloud.mu);
+    return back.cloud.running.empty();
+  };
+  for (int i = 0; i < 200 && !stopped(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(stopped()) << "a returning host stops what is no longer assigned to it";
 }
 
 TEST_F(ClusterTest, ConcurrentOwnersNeverPutAHostOverItsSlots) {

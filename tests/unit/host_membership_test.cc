@@ -39,7 +39,7 @@ class HostMembershipTest : public ::testing::Test {
     return o;
   }
   std::optional<ManagerView> View(const std::string& name) {
-    auto list = ListManagers(*store_);
+    auto list = ListManagers(*store_, SystemClock::Get().WallMillis());
     if (!list.ok()) return std::nullopt;
     for (auto& m : *list) {
       if (m.name == name) return m;
@@ -63,9 +63,14 @@ TEST_F(HostMembershipTest, RegistersUnderALeaseAndLeavesOnDestruction) {
       auto v = View("h1");
       return v && v->slots_used == 7 && v->instances == 3 && v->state == "up";
     }));
-    // Renewed past its TTL: still there after three TTLs.
+    // Renewed past its TTL: still there after three TTLs, and its lease
+    // time left (from the renewal its record carries) never runs out.
     std::this_thread::sleep_for(std::chrono::milliseconds(3000));
     EXPECT_TRUE(store_->Get(ManagerKey("h1"))->has_value());
+    auto v = View("h1");
+    ASSERT_TRUE(v.has_value());
+    EXPECT_GT(v->lease_left_ms, 0);
+    EXPECT_LE(v->lease_left_ms, Opts("h1").lease_ttl.count());
   }
   EXPECT_FALSE(store_->Get(ManagerKey("h1"))->has_value()) << "a host that stops leaves at once";
 }
