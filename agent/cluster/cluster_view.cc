@@ -30,6 +30,16 @@ Compare RecordUnchanged(const InstanceRecord& r) {
   return Compare::ModRevisionIs(InstanceKey(r.endpoint, r.id), r.mod_revision);
 }
 
+// After a failed transaction: does `fence` no longer hold? (A store error
+// counts as "still holds": the caller retries next round.)
+bool FenceLost(Store& store, const Fence* fence) {
+  if (fence == nullptr) return false;
+  auto owner = store.Get(fence->key);
+  return owner.ok() && (!owner->has_value() || (*owner)->create_revision != fence->token);
+}
+
+Status FencedOutOf(const InstanceRecord& r) { return Status::FencedOut("ownership of " + r.endpoint + " was lost"); }
+
 }  // namespace
 
 std::string EncodeSlotRecord(int used) { return nlohmann::json{{"used", used}}.dump(); }
@@ -209,10 +219,7 @@ Status ReserveInstance(Store& store, ClusterView& view, const Fence& fence, Inst
   auto r = store.Commit(t);
   if (!r.ok()) return r.status();
   if (!r->succeeded) {
-    auto owner = store.Get(fence.key);
-    if (owner.ok() && (!owner->has_value() || (*owner)->create_revision != fence.token)) {
-      return Status::FencedOut("ownership of " + record.endpoint + " was lost");
-    }
+    if (FenceLost(store, &fence)) return FencedOutOf(record);
     // The slot record moved (another owner placed or released): re-read it.
     auto slot = store.Get(SlotKey(h.name));
     if (slot.ok()) {
@@ -261,12 +268,7 @@ Status ReleaseInstance(Store& store, const InstanceRecord& record, const Fence* 
     if (!now.ok()) return now.status();
     if (!now->has_value()) return Status::Ok();  // already gone, slots given back by whoever removed it
     if ((*now)->mod_revision != record.mod_revision) return Status::Conflict("instance " + record.id + " changed");
-    if (fence != nullptr) {
-      auto owner = store.Get(fence->key);
-      if (owner.ok() && (!owner->has_value() || (*owner)->create_revision != fence->token)) {
-        return Status::FencedOut("ownership of " + record.endpoint + " was lost");
-      }
-    }
+    if (FenceLost(store, fence)) return FencedOutOf(record);
   }
   return Status::Unavailable("the slot record of " + record.manager + " kept changing");
 }
@@ -279,12 +281,7 @@ Status UpdateInstance(Store& store, InstanceRecord& record, const Fence* fence) 
   auto r = store.Commit(t);
   if (!r.ok()) return r.status();
   if (!r->succeeded) {
-    if (fence != nullptr) {
-      auto owner = store.Get(fence->key);
-      if (owner.ok() && (!owner->has_value() || (*owner)->create_revision != fence->token)) {
-        return Status::FencedOut("ownership of " + record.endpoint + " was lost");
-      }
-    }
+    if (FenceLost(store, fence)) return FencedOutOf(record);
     return Status::Conflict("instance " + record.id + " changed");
   }
   record.mod_revision = r->revision;

@@ -21,6 +21,13 @@ bool Live(const InstanceRecord& r) {
   return r.state == InstanceState::kStarting || r.state == InstanceState::kActive;
 }
 
+const InstanceRecord* FindInstance(const EndpointRound& er, const std::string& id) {
+  for (const auto& r : er.instances) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 EndpointOwner::EndpointOwner(Options options, Store& store, EventLog& events, EndpointRegistry& registry,
@@ -237,9 +244,8 @@ bool EndpointOwner::Scale(Round& round, EndpointRound& er, const Fence& fence) {
   // one more instance for the policy.
   auto moving = moving_.find(rec.name);
   if (moving != moving_.end()) {
-    auto it = std::find_if(er.instances.begin(), er.instances.end(),
-                           [&](const InstanceRecord& r) { return r.id == moving->second; });
-    if (it == er.instances.end() || !Live(*it)) {
+    const InstanceRecord* it = FindInstance(er, moving->second);
+    if (it == nullptr || !Live(*it)) {
       moving_.erase(moving);
     } else {
       live--;
@@ -321,9 +327,8 @@ bool EndpointOwner::MoveOffDrainingHosts(Round& round, EndpointRound& er, const 
   bool fenced = false;
   auto moving = moving_.find(er.name);
   if (moving != moving_.end()) {
-    auto it = std::find_if(er.instances.begin(), er.instances.end(),
-                           [&](const InstanceRecord& r) { return r.id == moving->second; });
-    if (it == er.instances.end() || it->state != InstanceState::kActive) return true;  // still starting
+    const InstanceRecord* it = FindInstance(er, moving->second);
+    if (it == nullptr || it->state != InstanceState::kActive) return true;  // still starting
     moving_.erase(moving);
     Drain(round, er, fence, 1, "its host is being drained; its replacement is healthy", &fenced);
     return !fenced;
