@@ -47,7 +47,11 @@
 -- different member when there is one, and the member that failed is skipped
 -- by this worker for FAIL_SKIP seconds (unless every member is failing): a
 -- host that vanished costs one connect timeout, not one per request, until
--- its owner takes it out of the membership.
+-- its owner takes it out of the membership. Only a try that has a fallback
+-- keeps the site's short proxy_connect_timeout (2 s); the last try (a single
+-- member, or the retry) waits LAST_CONNECT_TIMEOUT, so a fresh instance whose
+-- listen backlog is full (a burst of held requests released at once) is
+-- reached after the kernel's SYN retransmissions instead of answering 504.
 local M = {}
 
 local DICT = "reactor_members"
@@ -57,6 +61,7 @@ local cache = {}    -- endpoint -> { version, peers = { {addr, host, port, weigh
 local inflight = {} -- "host:port" -> requests in flight in this worker
 local failed = {}   -- "host:port" -> ngx.now() until which this worker skips it
 local FAIL_SKIP = 10
+local LAST_CONNECT_TIMEOUT = 10 -- seconds: SYN retransmissions at 1, 3 and 7 s
 
 -- Parses "host:port=weight ..." into peers; nil, err on a malformed token.
 local function parse(list)
@@ -226,6 +231,12 @@ function M.balance(name, mode)
   if not ok then
     ngx.log(ngx.ERR, "reactor: set_current_peer ", p.addr, ": ", err)
     return ngx.exit(ngx.ERROR)
+  end
+  if #c.peers == 1 or #picked > 1 then
+    ok, err = balancer.set_timeouts(LAST_CONNECT_TIMEOUT)
+    if not ok then
+      ngx.log(ngx.ERR, "reactor: set_timeouts: ", err)
+    end
   end
 end
 
