@@ -354,11 +354,16 @@ void DockerCloud::FailLaunch(const std::string& instance_id, const std::string& 
     std::lock_guard<std::mutex> lock(mu_);
     auto it = pending_.find(instance_id);
     if (it == pending_.end()) return;
-    it->second->failed = true;
-    it->second->detail = why;
     endpoint = it->second->endpoint;
   }
+  // The event first (not under mu_): whoever sees the launch failed in
+  // List() finds its reason already in the log.
   events_.Record(endpoint, "error", "instance " + instance_id + " did not start: " + why);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pending_.find(instance_id);
+  if (it == pending_.end()) return;
+  it->second->failed = true;
+  it->second->detail = why;
 }
 
 void DockerCloud::RunLaunch(std::string instance_id, ContainerSpec spec) {

@@ -118,8 +118,8 @@ Result<EndpointRecord> EndpointRegistry::Decode(const KeyValue& kv) const {
   return rec;
 }
 
-Result<std::vector<EndpointRecord>> EndpointRegistry::List() const {
-  auto kvs = store_.GetPrefix(EndpointPrefix());
+Result<std::vector<EndpointRecord>> EndpointRegistry::List(int64_t* revision) const {
+  auto kvs = store_.GetPrefix(EndpointPrefix(), revision);
   if (!kvs.ok()) return kvs.status();
   std::vector<EndpointRecord> out;
   for (const auto& kv : *kvs) {
@@ -139,46 +139,75 @@ Result<EndpointRecord> EndpointRegistry::Get(const std::string& name) const {
   return Decode(**kv);
 }
 
-Status EndpointRegistry::ValidateAgainstOthers(const EndpointConfig& cfg) const {
-  auto all = List();
-  if (!all.ok()) return all.status();
+Result<int64_t> EndpointRegistry::ValidateAgainstOthers(const EndpointConfig& cfg) const {
+  const EndpointUrl& a = cfg.url;
+  // The port's guard is read first: a writer on the same host:port that
+  // commits after this read changes it, and Write's compare then fails.
+  auto guard = store_.Get(PortClaimKey(a.ListenKey()));
+  if (!guard.ok()) return guard.status();
+  const int64_t guard_revision = guard->has_value() ? (*guard)->mod_revision : 0;
+  // The other endpoints on this host:port, from their URL claims (no full
+  // list: at 1,000 endpoints parsing every one took most of a PUT).
+  auto claims = store_.GetPrefix(UrlClaimKey(a.ListenKey() + "/"));
+  if (!claims.ok()) return claims.status();
   bool port_shared_with_ours = false;
-  for (const auto& other : *all) {
-    if (other.name == cfg.name || !other.config_known) continue;
-    const EndpointUrl& a = cfg.url;
-    const EndpointUrl& b = other.config.url;
-    if (a.port != b.port) continue;
+  for (const auto& claim : *claims) {
+    if (claim.value == cfg.name) continue;
+    auto other = Get(claim.value);
+    if (!other.ok() || !other->config_known) continue;
+    const EndpointUrl& b = other->config.url;
+    if (b.ListenKey() != a.ListenKey()) continue;  // a claim left behind
     port_shared_with_ours = true;
-    if (a.host == b.host && a.path == b.path) {
+    if (b.path == a.path) {
       return Status::InvalidArgument("[endpoint] url: " + a.scheme + "://" + a.ListenKey() + a.path +
-                                     " is already served by endpoint '" + other.name + "'");
+                                     " is already served by endpoint '" + other->name + "'");
     }
-    if (a.host == b.host && a.scheme != b.scheme) {
+    if (a.scheme != b.scheme) {
       return Status::InvalidArgument("[endpoint] url: port " + std::to_string(a.port) + " is served as " +
-                                     b.scheme + " by endpoint '" + other.name + "'; one port has one scheme");
+                                     b.scheme + " by endpoint '" + other->name + "'; one port has one scheme");
     }
   }
-  if (!port_shared_with_ours && probe_ != nullptr && probe_->PortInUse(cfg.url.port)) {
-    // A port already used by one of our own endpoints is our nginx; any other
-    // listener on it is someone else's and nginx could not bind it.
-    auto existing = Get(cfg.name);
-    bool ours = existing.ok() && existing->config.url.port == cfg.url.port;
+  if (!port_shared_with_ours && probe_ != nullptr && probe_->PortInUse(a.port)) {
+    // A port already used by one of our own endpoints (on any address) is
+    // our nginx; any other listener on it is someone else's and nginx could
+    // not bind it.
+    auto all = store_.GetPrefix(UrlClaimKey(""));
+    if (!all.ok()) return all.status();
+    const std::string port_text = ":" + std::to_string(a.port) + "%2F";
+    bool ours = false;
+    for (const auto& claim : *all) {
+      if (claim.key.find(port_text) == std::string::npos) continue;
+      auto other = Get(claim.value);
+      if (other.ok() && other->config_known && other->config.url.port == a.port) {
+        ours = true;
+        break;
+      }
+    }
     if (!ours) {
-      return Status::InvalidArgument("[endpoint] url: port " + std::to_string(cfg.url.port) +
+      return Status::InvalidArgument("[endpoint] url: port " + std::to_string(a.port) +
                                      " is already in use on this host by another program");
     }
   }
-  return Status::Ok();
+  return guard_revision;
 }
 
-Status EndpointRegistry::Write(const EndpointRecord& rec, int64_t expected_revision,
-                               const EndpointRecord* previous) {
+Status EndpointRegistry::Write(const EndpointRecord& rec, int64_t expected_revision, const EndpointRecord* previous,
+                               std::optional<int64_t> port_guard) {
   const std::string key = EndpointKey(rec.name);
   Txn txn;
   txn.compares.push_back(expected_revision == 0 ? Compare::Absent(key) : Compare::ModRevisionIs(key, expected_revision));
   txn.success.push_back(Op::Put(key, Encode(rec)));
   // Only a record that validated becomes the last good one.
   if (rec.problem.empty()) txn.success.push_back(Op::Put(LastGoodEndpointKey(rec.name), Encode(rec)));
+  if (port_guard) {
+    // Every writer on this host:port bumps its guard, so two concurrent
+    // writers (two schemes, or the same URL under two names) cannot both
+    // commit what each validated alone.
+    const std::string guard_key = PortClaimKey(rec.config.url.ListenKey());
+    txn.compares.push_back(*port_guard == 0 ? Compare::Absent(guard_key)
+                                            : Compare::ModRevisionIs(guard_key, *port_guard));
+    txn.success.push_back(Op::Put(guard_key, rec.config.url.scheme));
+  }
   if (rec.config_known) {
     const std::string claim_key = UrlClaimKey(ClaimOf(rec.config));
     auto claim = store_.Get(claim_key);
@@ -207,55 +236,83 @@ Status EndpointRegistry::Write(const EndpointRecord& rec, int64_t expected_revis
   }
   auto r = store_.Commit(txn);
   if (!r.ok()) return r.status();
-  if (!r->succeeded) {
-    return Status::Conflict("endpoint '" + rec.name + "' or the endpoint serving " + UrlText(rec.config) +
-                            " was changed concurrently; try again");
-  }
+  if (!r->succeeded) return Status::Conflict(ConcurrentChange(rec));
   return Status::Ok();
+}
+
+std::string EndpointRegistry::ConcurrentChange(const EndpointRecord& rec) {
+  return "endpoint '" + rec.name + "' or the endpoint serving " + UrlText(rec.config) +
+         " was changed concurrently; try again";
 }
 
 Result<bool> EndpointRegistry::Put(const std::string& name, const std::string& ini, const std::string& source) {
   auto cfg = ParseEndpointIni(name, ini);
   if (!cfg.ok()) return cfg.status();
-  REACTOR_RETURN_IF_ERROR(ValidateAgainstOthers(*cfg));
-  auto existing = Get(name);
   EndpointRecord rec;
   rec.name = name;
   rec.ini = ini;
   rec.source = source;
   rec.config = std::move(*cfg);
-  int64_t expected = 0;
-  if (existing.ok()) {
-    if (existing->state == EndpointState::kDeleting) {
-      return Status::Conflict("endpoint '" + name + "' is being removed; try again when it is gone");
+  Status written;
+  bool created = false;
+  // A transaction that lost to a concurrent writer on the same port is
+  // validated again against what that writer left (bounded).
+  for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
+    auto guard = ValidateAgainstOthers(rec.config);
+    if (!guard.ok()) return LostRace(guard.status(), attempt);
+    auto existing = Get(name);
+    int64_t expected = 0;
+    if (existing.ok()) {
+      if (existing->state == EndpointState::kDeleting) {
+        return Status::Conflict("endpoint '" + name + "' is being removed; try again when it is gone");
+      }
+      rec.state = existing->state;
+      expected = existing->mod_revision;
+    } else if (!existing.status().IsNotFound()) {
+      return existing.status();
     }
-    rec.state = existing->state;
-    expected = existing->mod_revision;
-  } else if (!existing.status().IsNotFound()) {
-    return existing.status();
+    created = expected == 0;
+    written = Write(rec, expected, existing.ok() ? &*existing : nullptr, *guard);
+    if (!IsConcurrentChange(written, rec)) break;
   }
-  REACTOR_RETURN_IF_ERROR(Write(rec, expected, existing.ok() ? &*existing : nullptr));
-  return expected == 0;
+  if (!written.ok()) return written;
+  return created;
 }
 
 Status EndpointRegistry::Set(const std::string& name, const std::string& section, const std::string& key,
                              const std::string& value) {
-  auto existing = Get(name);
-  if (!existing.ok()) return existing.status();
-  if (existing->state == EndpointState::kDeleting) {
-    return Status::Conflict("endpoint '" + name + "' is being removed");
+  Status written;
+  for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
+    auto existing = Get(name);
+    if (!existing.ok()) return existing.status();
+    if (existing->state == EndpointState::kDeleting) {
+      return Status::Conflict("endpoint '" + name + "' is being removed");
+    }
+    // On the text as stored, so keys the user left out keep following their
+    // defaults; a `set` of the key in error also repairs an invalid record.
+    auto changed = SetEndpointIniKey(name, existing->ini, section, key, value);
+    if (!changed.ok()) return changed.status();
+    auto guard = ValidateAgainstOthers(changed->first);
+    if (!guard.ok()) return LostRace(guard.status(), attempt);
+    EndpointRecord rec = *existing;
+    rec.ini = std::move(changed->second);
+    rec.config = std::move(changed->first);
+    rec.problem.clear();
+    rec.config_known = true;
+    written = Write(rec, existing->mod_revision, &*existing, *guard);
+    if (!IsConcurrentChange(written, rec)) break;
   }
-  // On the text as stored, so keys the user left out keep following their
-  // defaults; a `set` of the key in error also repairs an invalid record.
-  auto changed = SetEndpointIniKey(name, existing->ini, section, key, value);
-  if (!changed.ok()) return changed.status();
-  REACTOR_RETURN_IF_ERROR(ValidateAgainstOthers(changed->first));
-  EndpointRecord rec = *existing;
-  rec.ini = std::move(changed->second);
-  rec.config = std::move(changed->first);
-  rec.problem.clear();
-  rec.config_known = true;
-  return Write(rec, existing->mod_revision, &*existing);
+  return written;
+}
+
+Status EndpointRegistry::LostRace(const Status& invalid, int attempt) {
+  // What a concurrent writer just committed is what makes it invalid now.
+  if (attempt == 0 || invalid.code() != Status::Code::kInvalidArgument) return invalid;
+  return Status::Conflict(invalid.message() + " (changed concurrently)");
+}
+
+bool EndpointRegistry::IsConcurrentChange(const Status& st, const EndpointRecord& rec) {
+  return st.code() == Status::Code::kConflict && st.message() == ConcurrentChange(rec);
 }
 
 Status EndpointRegistry::SetState(const std::string& name, EndpointState state) {
@@ -271,7 +328,7 @@ Status EndpointRegistry::SetState(const std::string& name, EndpointState state) 
   }
   EndpointRecord rec = *existing;
   rec.state = state;
-  return Write(rec, existing->mod_revision, &*existing);
+  return Write(rec, existing->mod_revision, &*existing, std::nullopt);
 }
 
 Status EndpointRegistry::Remove(const std::string& name) {

@@ -56,8 +56,8 @@ class EndpointRegistry {
 
   /// Every endpoint record, including those that no longer read (with
   /// `problem` set): a record the agent cannot read is not an orphan.
-  /// Thread-safe.
-  Result<std::vector<EndpointRecord>> List() const;
+  /// Thread-safe. `revision`, if given, receives the store revision read at.
+  Result<std::vector<EndpointRecord>> List(int64_t* revision = nullptr) const;
   Result<EndpointRecord> Get(const std::string& name) const;
 
   /// Creates or replaces an endpoint's definition, keeping its state (a new
@@ -76,12 +76,26 @@ class EndpointRegistry {
   Status Remove(const std::string& name);
 
  private:
-  Status ValidateAgainstOthers(const EndpointConfig& cfg) const;
+  /// Checks `cfg` against the other endpoints on its host:port (found by
+  /// their URL claims: the URL taken, another scheme) and the host (the port
+  /// used by something that is not our nginx). Returns the mod revision of
+  /// the host:port's guard key read before those checks (0: absent), for
+  /// Write to compare.
+  Result<int64_t> ValidateAgainstOthers(const EndpointConfig& cfg) const;
   /// One transaction: the record (iff its mod revision is still
   /// `expected_revision`), its last-good copy and its URL claim (iff no
   /// other live endpoint holds the claim), releasing `previous`'s claim when
-  /// the URL changed.
-  Status Write(const EndpointRecord& rec, int64_t expected_revision, const EndpointRecord* previous);
+  /// the URL changed; with `port_guard`, the host:port's guard key iff its
+  /// mod revision is still that (0: absent), rewritten.
+  Status Write(const EndpointRecord& rec, int64_t expected_revision, const EndpointRecord* previous,
+               std::optional<int64_t> port_guard);
+  /// Write's Conflict when its transaction lost to another writer.
+  static std::string ConcurrentChange(const EndpointRecord& rec);
+  static bool IsConcurrentChange(const Status& st, const EndpointRecord& rec);
+  /// A validation failure found on a retry (after losing to a concurrent
+  /// writer) is a Conflict: the other writer won.
+  static Status LostRace(const Status& invalid, int attempt);
+  static constexpr int kWriteAttempts = 3;
   Result<EndpointRecord> Decode(const KeyValue& kv) const;
 
   Store& store_;

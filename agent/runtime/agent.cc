@@ -139,6 +139,7 @@ Agent::~Agent() {
   wake_watch_stop_ = true;
   if (wake_watch_thread_.joinable()) wake_watch_thread_.join();
   if (health_) health_->Stop();
+  route_watcher_.reset();
   reconciler_.reset();
   if (nginx_) nginx_->Detach();
 }
@@ -256,6 +257,8 @@ Status Agent::Start() {
                                              [](const std::string& address) {
                                                return CountEstablishedTo(ReadTcpTable(), address);
                                              });
+  route_watcher_ = std::make_unique<RouteWatcher>(*store_, reconciler_->Sites(), *nginx_);
+  route_watcher_->Start();
   probe_ = std::make_unique<ProcHostPortProbe>();
   registry_ = std::make_unique<EndpointRegistry>(*store_, probe_.get());
 

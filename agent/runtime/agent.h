@@ -28,6 +28,7 @@
 #include "agent/nginx/nginx_wake_watcher.h"
 #include "agent/scaler/wake_source.h"
 #include "agent/runtime/reconciler.h"
+#include "agent/runtime/route_watcher.h"
 #include "agent/store/store.h"
 #include "agent/telemetry/agent_telemetry.h"
 
@@ -85,6 +86,7 @@ class Agent {
   std::unique_ptr<TrafficPublisher> traffic_publisher_;  // this host's counters, each round
   std::unique_ptr<BackupJob> backup_;
   std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<RouteWatcher> route_watcher_;  // route changes between rounds
   std::unique_ptr<EndpointRegistry> registry_;
   std::unique_ptr<ProcHostPortProbe> probe_;
   std::unique_ptr<AgentTelemetry> telemetry_;

@@ -2,18 +2,71 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 #include "agent/endpoint/served_config.h"
 
 namespace reactor {
 
-void NginxSync::Push(const Round& round) {
+Status NginxSync::ApplySitesLocked() {
   std::vector<EndpointConfig> sites;
-  for (const auto& rec : round.endpoints) {
-    if (rec.config_known) sites.push_back(ServedConfig(rec));
+  sites.reserve(sites_.size());
+  for (const auto& [name, site] : sites_) sites.push_back(site.config);
+  return nginx_.ApplySites(sites);
+}
+
+Status NginxSync::ApplyChanged(const std::vector<Change>& changes) {
+  std::lock_guard<std::mutex> lock(sites_mu_);
+  // Before the first round the book is not every site: applying it would
+  // take the others out of nginx.
+  if (!primed_) return Status::Ok();
+  bool changed = false;
+  for (const Change& c : changes) {
+    auto it = sites_.find(c.name);
+    if (c.rec && c.rec->config_known) {
+      if (it != sites_.end() && it->second.revision > c.rec->mod_revision) continue;
+      sites_[c.name] = Site{c.rec->mod_revision, ServedConfig(*c.rec)};
+      deleted_.erase(c.name);
+      changed = true;
+    } else if (!c.rec) {
+      deleted_[c.name] = std::max(deleted_[c.name], c.revision);
+      if (it != sites_.end() && it->second.revision < c.revision) {
+        sites_.erase(it);
+        changed = true;
+      }
+    }
   }
-  Status st = nginx_.ApplySites(sites);
+  return changed ? ApplySitesLocked() : Status::Ok();
+}
+
+void NginxSync::Push(const Round& round) {
+  Status st;
+  {
+    std::lock_guard<std::mutex> lock(sites_mu_);
+    // A deletion this round read after has been seen by it.
+    for (auto it = deleted_.begin(); it != deleted_.end();) {
+      it = it->second <= round.endpoints_revision ? deleted_.erase(it) : std::next(it);
+    }
+    std::set<std::string> seen;
+    for (const auto& rec : round.endpoints) {
+      if (!rec.config_known) continue;
+      seen.insert(rec.name);
+      auto gone = deleted_.find(rec.name);
+      if (gone != deleted_.end() && gone->second > rec.mod_revision) continue;  // deleted since the read
+      auto it = sites_.find(rec.name);
+      if (it != sites_.end() && it->second.revision > rec.mod_revision) continue;  // applied since the read
+      sites_[rec.name] = Site{rec.mod_revision, ServedConfig(rec)};
+    }
+    for (auto it = sites_.begin(); it != sites_.end();) {
+      // Absent from the round: gone by the revision the round read at,
+      // unless created (or re-read) since.
+      bool stale = !seen.count(it->first) && it->second.revision <= round.endpoints_revision;
+      it = stale ? sites_.erase(it) : std::next(it);
+    }
+    st = ApplySitesLocked();
+    primed_ = true;
+  }
   if (!st.ok()) spdlog::warn("nginx: {}", st.ToString());
 
   std::set<std::string> names;

@@ -77,7 +77,7 @@ Reconciler::Reconciler(ReconcilerOptions options, Store& store, EventLog& events
 
 Status Reconciler::RunOnce() {
   Round round;
-  auto endpoints = registry_.List();
+  auto endpoints = registry_.List(&round.endpoints_revision);
   if (!endpoints.ok()) return endpoints.status();
   round.endpoints = std::move(*endpoints);
   std::vector<std::string> unreadable;

@@ -84,6 +84,9 @@ class Reconciler {
   std::optional<EndpointStatus> GetStatus(const std::string& name) const;
   std::vector<EndpointStatus> AllStatus() const;
 
+  /// The nginx sync, for route changes applied between rounds (RouteWatcher).
+  NginxSync& Sites() { return nginx_sync_; }
+
  private:
   void Summarize(Round& round, std::map<std::string, EndpointStatus>* statuses);
   void PublishStatus(const EndpointRound& er);

@@ -46,6 +46,7 @@ struct EndpointRound {
 
 struct Round {
   std::vector<EndpointRecord> endpoints;
+  int64_t endpoints_revision = 0;  // the store revision `endpoints` were read at
   std::map<std::string, EndpointRound> by_endpoint;
   ClusterView view;
   std::set<std::string> unreadable;  // ids of instance records that do not read

@@ -29,6 +29,8 @@ std::string UrlClaimKey(const std::string& listen_key_and_path) {
   return Kind("url-claims") + seg;
 }
 
+std::string PortClaimKey(const std::string& listen_key) { return Kind("port-claims") + listen_key; }
+
 std::string OwnerKey(const std::string& endpoint) { return Kind("owners") + endpoint; }
 std::string OwnerPrefix() { return Kind("owners"); }
 

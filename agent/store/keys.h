@@ -31,6 +31,11 @@ std::string LastGoodEndpointKey(const std::string& endpoint);
 /// two concurrent creations of the same URL cannot both succeed.
 std::string UrlClaimKey(const std::string& listen_key_and_path);
 
+/// A host:port's guard: rewritten (value: the scheme) in the transaction of
+/// every endpoint write on that host:port, so validations against the other
+/// endpoints there (one scheme per port) cannot race.
+std::string PortClaimKey(const std::string& listen_key);
+
 /// Endpoint ownership (election, SPEC §13): the owning manager, under its lease.
 std::string OwnerKey(const std::string& endpoint);
 std::string OwnerPrefix();

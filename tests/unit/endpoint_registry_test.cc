@@ -103,6 +103,43 @@ TEST_F(EndpointRegistryTest, SecondEndpointOnTheSameUrlLosesEvenInARace) {
   EXPECT_TRUE(a.Get("one").status().IsNotFound());
 }
 
+std::string HttpsIni(int port, const std::string& path) {
+  return "[endpoint]\nurl = https://127.0.0.1:" + std::to_string(port) + path +
+         "\ncloud = process\n[cloud:process]\ncommand = /bin/true ${PORT}\n"
+         "[loadbalancer:nginx]\nssl_certificate = /etc/reactor/c.pem\nssl_key = /etc/reactor/k.pem\n";
+}
+
+TEST_F(EndpointRegistryTest, TwoSchemesOnOnePortCannotBothWinARace) {
+  FaultyStore faulty(*store_);
+  EndpointRegistry a(faulty, nullptr);
+  EndpointRegistry b(*store_, nullptr);
+  // b creates an https endpoint on the port after a validated its http one
+  // there (different paths: no URL claim in common), just before a commits.
+  Status b_result;
+  faulty.BeforeNextCommit([&] { b_result = b.Put("secure", HttpsIni(18443, "/b/"), "api").status(); });
+  auto r = a.Put("plain", Ini(18443, "/a/"), "api");
+  ASSERT_TRUE(b_result.ok()) << b_result.ToString();
+  ASSERT_FALSE(r.ok()) << "two schemes on one port";
+  EXPECT_TRUE(r.status().IsConflict()) << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr("one port has one scheme"));
+  EXPECT_TRUE(a.Get("plain").status().IsNotFound());
+}
+
+TEST_F(EndpointRegistryTest, WritersOnOnePortWithDifferentPathsBothSucceed) {
+  FaultyStore faulty(*store_);
+  EndpointRegistry a(faulty, nullptr);
+  EndpointRegistry b(*store_, nullptr);
+  // Same port, same scheme, another path: the loser of the port's guard
+  // validates again and commits (no spurious 409).
+  Status b_result;
+  faulty.BeforeNextCommit([&] { b_result = b.Put("two", Ini(18080, "/two/"), "api").status(); });
+  auto r = a.Put("one", Ini(18080, "/one/"), "api");
+  ASSERT_TRUE(b_result.ok()) << b_result.ToString();
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(a.Get("one").ok());
+  EXPECT_TRUE(a.Get("two").ok());
+}
+
 TEST_F(EndpointRegistryTest, ConcurrentCreationsOfOneUrlHaveExactlyOneWinner) {
   for (int trial = 0; trial < 5; ++trial) {
     std::atomic<int> wins{0};
