@@ -38,8 +38,26 @@ EtcdCompactionStats EtcdCompaction::stats() {
   return stats_;
 }
 
-void EtcdCompaction::Failed(const std::string& why) {
+void EtcdCompaction::Record(Outcome outcome, const std::string& why) {
   std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.ticks;  // with the outcome, so a snapshot of stats_ always adds up
+  switch (outcome) {
+    case Outcome::kNotMyTurn: ++stats_.others_turns; break;
+    case Outcome::kFirstTurn: ++stats_.turns; break;
+    case Outcome::kCompacted:
+      ++stats_.turns;
+      ++stats_.compactions;
+      break;
+    case Outcome::kFailed: break;
+  }
+  if (outcome != Outcome::kFailed) {
+    stats_.last_error.clear();
+    if (logged_failure_) {
+      spdlog::info("etcd compaction at {} works again", conn_.Describe());
+      logged_failure_ = false;
+    }
+    return;
+  }
   ++stats_.failures;
   stats_.last_error = why;
   const auto now = std::chrono::steady_clock::now();
@@ -51,60 +69,48 @@ void EtcdCompaction::Failed(const std::string& why) {
   }
 }
 
-void EtcdCompaction::Succeeded(const std::string& what) {
-  std::lock_guard<std::mutex> lock(mu_);
-  stats_.last_error.clear();
-  if (logged_failure_) {
-    spdlog::info("etcd compaction at {} works again: {}", conn_.Describe(), what);
-    logged_failure_ = false;
-  }
-}
-
 EtcdCompaction::Outcome EtcdCompaction::Tick() {
   std::lock_guard<std::mutex> tick_lock(tick_mu_);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.ticks;
-  }
   // A conditional write: never sent twice, so a lost answer is a failed tick
   // (the next one reads the version and goes on).
   auto reply = conn_.Call("/v3/kv/txn", etcd::CompactionClaimRequest(EtcdCompactionKey(), seen_version_, seen_revision_),
                           EtcdConnection::Kind::kWrite, kRetryBudget);
-  if (!reply.ok()) {
-    Failed("claiming " + EtcdCompactionKey() + ": " + reply.status().message());
-    return Outcome::kFailed;
-  }
-  auto claim = etcd::ParseCompactionClaimResponse(*reply);
+  Result<etcd::CompactionClaim> claim =
+      reply.ok() ? etcd::ParseCompactionClaimResponse(*reply) : Result<etcd::CompactionClaim>(reply.status());
   if (!claim.ok()) {
-    Failed("claiming " + EtcdCompactionKey() + ": " + claim.status().message());
+    Record(Outcome::kFailed, "claiming " + EtcdCompactionKey() + ": " + claim.status().message());
     return Outcome::kFailed;
   }
   if (!claim->succeeded) {
     seen_version_ = claim->version;
     seen_revision_ = claim->revision;
-    Succeeded("another agent's turn");
+    Record(Outcome::kNotMyTurn, "");
     return Outcome::kNotMyTurn;
   }
   const int64_t target = seen_revision_;  // seen one period ago
   ++seen_version_;
   seen_revision_ = claim->revision;
-  if (target <= 0) {
-    Succeeded("first turn");
+  bool stopping = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping = stop_;
+  }
+  if (target <= 0 || stopping) {  // stopping: the next period's winner compacts
+    Record(Outcome::kFirstTurn, "");
     return Outcome::kFirstTurn;
   }
   auto compacted = conn_.Call("/v3/kv/compaction", etcd::CompactionRequest(target, /*physical=*/false),
                               EtcdConnection::Kind::kIdempotentWrite, kRetryBudget);
   if (!compacted.ok() && !etcd::IsAlreadyCompacted(compacted.status())) {
-    Failed("compacting to revision " + std::to_string(target) + ": " + compacted.status().message());
+    Record(Outcome::kFailed, "compacting to revision " + std::to_string(target) + ": " + compacted.status().message());
     return Outcome::kFailed;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.compactions;
     stats_.compacted_revision = target;
   }
   spdlog::debug("etcd compaction at {}: history before revision {} removed", conn_.Describe(), target);
-  Succeeded("compacted to revision " + std::to_string(target));
+  Record(Outcome::kCompacted, "");
   return Outcome::kCompacted;
 }
 

@@ -57,8 +57,12 @@ std::string EtcdCompactionKey();
 
 struct EtcdCompactionStats {
   int64_t ticks = 0;
+  int64_t turns = 0;         // periods this agent won the turn
+  int64_t others_turns = 0;  // periods another agent had (nothing sent but the claim)
   int64_t compactions = 0;  // compactions this agent made (or found already made)
   int64_t failures = 0;     // ticks that failed (claim or compaction)
+  // ticks == turns + others_turns + failures (a turn whose compaction
+  // failed counts as a failure only).
   int64_t compacted_revision = 0;  // the last revision this agent compacted to
   std::string last_error;          // "" after a tick that did not fail
 };
@@ -84,6 +88,7 @@ class EtcdCompaction {
     kFailed,     // etcd away or refused: counted, logged, tried next period
     kNotMyTurn,  // another agent has this period (or this one's view was stale)
     kFirstTurn,  // this agent's turn, but it has no revision a period old yet
+                 // (or it is being destroyed)
     kCompacted,  // compacted (or found compacted) to the revision a period old
   };
   /// One period's work: the claim transaction and, on this agent's turn, the
@@ -94,8 +99,8 @@ class EtcdCompaction {
 
  private:
   void Run();
-  void Failed(const std::string& why);
-  void Succeeded(const std::string& what);
+  /// Counts one tick's outcome; logs a failure (`why`) rate-limited.
+  void Record(Outcome outcome, const std::string& why);
 
   // Constant after construction.
   EtcdConnection& conn_;
