@@ -173,5 +173,21 @@ TEST_F(EtcdCompactionComponent, AgentsSharingOneEtcdTakeTurns) {
               static_cast<long long>(sb.turns), static_cast<long long>(sb.compactions));
 }
 
+TEST_F(EtcdCompactionComponent, OpenStoreTakesTheRetentionFromTheAgentsOptions) {
+  StoreOptions options;
+  EXPECT_EQ(options.etcd_compaction, Duration(5 * 60 * 1000));  // [agent] etcd_compaction's default
+  options.etcd_compaction = Duration(200);
+  auto opened = OpenStore(cluster_->Url(), SystemClock::Get(), options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto* etcd = dynamic_cast<EtcdStore*>(opened->get());
+  ASSERT_NE(etcd, nullptr);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline && etcd->compaction_stats().ticks < 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(etcd->compaction_stats().ticks, 2);
+  EXPECT_EQ(etcd->compaction_stats().failures, 0) << etcd->compaction_stats().last_error;
+}
+
 }  // namespace
 }  // namespace reactor
