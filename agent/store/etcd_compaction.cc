@@ -21,7 +21,9 @@ EtcdCompaction::~EtcdCompaction() {
   if (thread_.joinable()) thread_.join();
 }
 
-void EtcdCompaction::Start() { thread_ = std::thread([this] { Run(); }); }
+void EtcdCompaction::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void EtcdCompaction::Run() {
   std::unique_lock<std::mutex> lock(mu_);
@@ -73,8 +75,9 @@ EtcdCompaction::Outcome EtcdCompaction::Tick() {
   std::lock_guard<std::mutex> tick_lock(tick_mu_);
   // A conditional write: never sent twice, so a lost answer is a failed tick
   // (the next one reads the version and goes on).
-  auto reply = conn_.Call("/v3/kv/txn", etcd::CompactionClaimRequest(EtcdCompactionKey(), seen_version_, seen_revision_),
-                          EtcdConnection::Kind::kWrite, kRetryBudget);
+  auto reply =
+      conn_.Call("/v3/kv/txn", etcd::CompactionClaimRequest(EtcdCompactionKey(), seen_version_, seen_revision_),
+                 EtcdConnection::Kind::kWrite, kRetryBudget);
   Result<etcd::CompactionClaim> claim =
       reply.ok() ? etcd::ParseCompactionClaimResponse(*reply) : Result<etcd::CompactionClaim>(reply.status());
   if (!claim.ok()) {

@@ -59,8 +59,8 @@ struct EtcdCompactionStats {
   int64_t ticks = 0;
   int64_t turns = 0;         // periods this agent won the turn
   int64_t others_turns = 0;  // periods another agent had (nothing sent but the claim)
-  int64_t compactions = 0;  // compactions this agent made (or found already made)
-  int64_t failures = 0;     // ticks that failed (claim or compaction)
+  int64_t compactions = 0;   // compactions this agent made (or found already made)
+  int64_t failures = 0;      // ticks that failed (claim or compaction)
   // ticks == turns + others_turns + failures (a turn whose compaction
   // failed counts as a failure only).
   int64_t compacted_revision = 0;  // the last revision this agent compacted to
@@ -106,15 +106,15 @@ class EtcdCompaction {
   EtcdConnection& conn_;
   const Duration retention_;
 
-  std::mutex tick_mu_;  // serialises Tick
+  std::mutex tick_mu_;         // serialises Tick
   int64_t seen_version_ = 0;   // the key's version at the last tick; protected by tick_mu_
   int64_t seen_revision_ = 0;  // the header revision at the last tick (0: none yet); protected by tick_mu_
 
   std::mutex mu_;
   std::condition_variable wake_;
-  bool stop_ = false;                 // protected by mu_
-  EtcdCompactionStats stats_;         // protected by mu_
-  bool logged_failure_ = false;       // protected by mu_
+  bool stop_ = false;                                  // protected by mu_
+  EtcdCompactionStats stats_;                          // protected by mu_
+  bool logged_failure_ = false;                        // protected by mu_
   std::chrono::steady_clock::time_point last_logged_;  // protected by mu_
   std::thread thread_;
 };

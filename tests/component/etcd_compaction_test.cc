@@ -42,7 +42,8 @@ class EtcdCompactionComponent : public ::testing::Test {
   /// The gateway's answer to a range of `key` at `revision`, read directly
   /// from member 0 (the store has no read at an old revision).
   static std::string RangeAt(const std::string& key, int64_t revision) {
-    return cluster_->Post(0, "/v3/kv/range", json{{"key", etcd::Base64Encode(key)}, {"revision", std::to_string(revision)}}.dump());
+    return cluster_->Post(0, "/v3/kv/range",
+                          json{{"key", etcd::Base64Encode(key)}, {"revision", std::to_string(revision)}}.dump());
   }
 
   /// Waits (at most `limit`) until `store` has compacted to at least `revision`.
@@ -166,11 +167,11 @@ TEST_F(EtcdCompactionComponent, AgentsSharingOneEtcdTakeTurns) {
   EXPECT_LT(sa.compactions + sb.compactions, sa.ticks + sb.ticks);
   EXPECT_EQ(sa.turns + sa.others_turns + sa.failures, sa.ticks);
   EXPECT_EQ(sb.turns + sb.others_turns + sb.failures, sb.ticks);
-  std::printf("two agents, 300 ms periods: a %lld ticks (%lld turns, %lld compactions), b %lld ticks (%lld turns, "
-              "%lld compactions)\n",
-              static_cast<long long>(sa.ticks), static_cast<long long>(sa.turns),
-              static_cast<long long>(sa.compactions), static_cast<long long>(sb.ticks),
-              static_cast<long long>(sb.turns), static_cast<long long>(sb.compactions));
+  std::printf(
+      "two agents, 300 ms periods: a %lld ticks (%lld turns, %lld compactions), b %lld ticks (%lld turns, "
+      "%lld compactions)\n",
+      static_cast<long long>(sa.ticks), static_cast<long long>(sa.turns), static_cast<long long>(sa.compactions),
+      static_cast<long long>(sb.ticks), static_cast<long long>(sb.turns), static_cast<long long>(sb.compactions));
 }
 
 TEST_F(EtcdCompactionComponent, OpenStoreTakesTheRetentionFromTheAgentsOptions) {

@@ -17,8 +17,8 @@
 namespace reactor {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 class ScriptedHttp : public EtcdHttp {
  public:
@@ -73,10 +73,10 @@ EtcdHttpReply ClaimWon(int64_t revision) {
             std::to_string(revision) + R"("}}}]})");
 }
 EtcdHttpReply ClaimLost(int64_t revision, int64_t version) {
-  return Ok("{" + Header(revision) + R"(,"responses":[{"response_range":{"header":{"revision":")" +
-            std::to_string(revision) +
-            R"("},"kvs":[{"key":"L3JlYWN0b3IvZXRjZC9jb21wYWN0aW9u","create_revision":"7","mod_revision":"7","version":")" +
-            std::to_string(version) + R"(","value":"Ng=="}],"count":"1"}}]})");
+  return Ok(
+      "{" + Header(revision) + R"(,"responses":[{"response_range":{"header":{"revision":")" + std::to_string(revision) +
+      R"("},"kvs":[{"key":"L3JlYWN0b3IvZXRjZC9jb21wYWN0aW9u","create_revision":"7","mod_revision":"7","version":")" +
+      std::to_string(version) + R"(","value":"Ng=="}],"count":"1"}}]})");
 }
 EtcdHttpReply Compacted(int64_t revision) { return Ok("{" + Header(revision) + "}"); }
 EtcdHttpReply AlreadyCompacted() { return Error(400, 11, "etcdserver: mvcc: required revision has been compacted"); }
