@@ -435,6 +435,20 @@ const std::vector<Key>& AgentKeys() {
       {"agent", "etcd_password_file",
        [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->etcd_password_file); },
        [](const AgentConfig& c) { return c.etcd_password_file; }},
+      {"agent", "etcd_compaction",
+       [](const std::string& v, AgentConfig* c) -> std::string {
+         if (v == "off" || v == "0") {
+           c->etcd_compaction = Duration(0);
+           return "";
+         }
+         // Below a second, watches that fall a moment behind would re-read
+         // their prefixes over and over.
+         std::string why = ParseDurationIn(v, Duration(1000), Duration(7 * 24 * 3600 * 1000), &c->etcd_compaction);
+         return why.empty() ? why : why + " (or 0/off: no compaction by the agent)";
+       },
+       [](const AgentConfig& c) -> std::string {
+         return c.etcd_compaction.count() == 0 ? "off" : FormatDuration(c.etcd_compaction);
+       }},
       {"agent", "backup_dir",
        [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->backup_dir); },
        [](const AgentConfig& c) { return c.backup_dir; }},

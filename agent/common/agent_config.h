@@ -224,6 +224,10 @@ struct AgentConfig {
   std::string etcd_key_file;
   std::string etcd_user;
   std::string etcd_password_file;
+  /// History the agents keep in etcd; older revisions are compacted
+  /// (`etcd_compaction = 5m`; 0 or off: none, e.g. when etcd runs with its
+  /// own --auto-compaction-retention).
+  Duration etcd_compaction{5 * 60 * 1000};
   /// Rotating state backups (agent/backup/); empty backup_dir = off.
   std::string backup_dir;
   int backup_hours_to_keep = 24;

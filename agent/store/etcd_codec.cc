@@ -238,8 +238,19 @@ std::string WatchCreateRequest(const std::string& prefix, int64_t after_revision
   return json{{"create_request", create}}.dump();
 }
 
-std::string CompactionRequest(int64_t revision) {
-  return json{{"revision", std::to_string(revision)}, {"physical", true}}.dump();
+std::string CompactionRequest(int64_t revision, bool physical) {
+  json j = {{"revision", std::to_string(revision)}};
+  if (physical) j["physical"] = true;
+  return j.dump();
+}
+
+std::string CompactionClaimRequest(const std::string& key, int64_t version, int64_t revision) {
+  const std::string k = Base64Encode(key);
+  json compare = {{"key", k}, {"target", "VERSION"}, {"result", "EQUAL"}, {"version", std::to_string(version)}};
+  json put = {{"request_put", {{"key", k}, {"value", Base64Encode(std::to_string(revision))}}}};
+  json get = {{"request_range", {{"key", k}}}};
+  return json{{"compare", json::array({compare})}, {"success", json::array({put})}, {"failure", json::array({get})}}
+      .dump();
 }
 
 std::string AuthenticateRequest(const std::string& user, const std::string& password) {
@@ -352,6 +363,38 @@ Result<int64_t> ParseKeepAliveResponse(const std::string& body, LeaseId lease) {
   // which proto3 omits: not a success.
   if (*ttl <= 0) return Status::NotFound("lease " + std::to_string(lease) + " not found (expired or revoked)");
   return *ttl;
+}
+
+Result<CompactionClaim> ParseCompactionClaimResponse(const std::string& body) {
+  auto j = ParseJson(body, "compaction claim");
+  if (!j.ok()) return j.status();
+  CompactionClaim out;
+  out.succeeded = Bool(*j, "succeeded");  // absent = false
+  auto rev = HeaderRevision(*j);
+  if (!rev.ok()) return rev.status();
+  out.revision = *rev;
+  if (out.succeeded) return out;
+  // The failure branch's range: {"responses":[{"response_range":{"kvs":[...]}}]},
+  // without "kvs" when the key is absent.
+  auto responses = j->find("responses");
+  if (responses == j->end() || !responses->is_array() || responses->empty() || !(*responses)[0].is_object()) {
+    return Status::Internal("etcd compaction claim: a failed transaction without its read: " + body.substr(0, 200));
+  }
+  auto range = (*responses)[0].find("response_range");
+  if (range == (*responses)[0].end() || !range->is_object()) {
+    return Status::Internal("etcd compaction claim: no response_range in " + body.substr(0, 200));
+  }
+  auto kvs = range->find("kvs");
+  if (kvs != range->end() && kvs->is_array() && !kvs->empty()) {
+    auto kv = ParseKv((*kvs)[0]);
+    if (!kv.ok()) return kv.status();
+    out.version = kv->version;
+  }
+  return out;
+}
+
+bool IsAlreadyCompacted(const Status& status) {
+  return status.IsInvalidArgument() && status.message().find("required revision has been compacted") != std::string::npos;
 }
 
 Result<int64_t> ParseHeaderRevision(const std::string& body) {

@@ -60,7 +60,15 @@ std::string LeaseGrantRequest(Duration ttl);  // TTL in whole seconds, rounded u
 std::string LeaseIdRequest(LeaseId lease);    // keepalive, revoke, timetolive
 /// Watch of `prefix` from revision `after_revision + 1`.
 std::string WatchCreateRequest(const std::string& prefix, int64_t after_revision);
-std::string CompactionRequest(int64_t revision);
+/// Compacts history before `revision`. `physical`: the answer waits until
+/// the compaction has been applied to the member's database (slow on a big
+/// one); without it etcd answers once the compaction is committed and
+/// removes old revisions in the background (etcd's own auto-compaction).
+std::string CompactionRequest(int64_t revision, bool physical = true);
+/// The turn-taking transaction of periodic compaction (agent/store/etcd_compaction.h):
+/// iff `key`'s version is `version` (0: absent), put `revision` (decimal
+/// text) into it; else read it.
+std::string CompactionClaimRequest(const std::string& key, int64_t version, int64_t revision);
 std::string AuthenticateRequest(const std::string& user, const std::string& password);
 
 // --- responses -------------------------------------------------------------
@@ -100,6 +108,19 @@ Result<LeaseGrantResponse> ParseLeaseGrantResponse(const std::string& body);
 /// The keepalive stream's answer for one request: OK with the new TTL, or
 /// NotFound when the lease has expired (the result has no TTL).
 Result<int64_t> ParseKeepAliveResponse(const std::string& body, LeaseId lease);
+
+/// The answer to CompactionClaimRequest.
+struct CompactionClaim {
+  bool succeeded = false;  // this caller's turn: the key now has version + 1
+  int64_t revision = 0;    // header.revision
+  int64_t version = 0;     // when not succeeded: the key's version now (0: absent)
+};
+Result<CompactionClaim> ParseCompactionClaimResponse(const std::string& body);
+
+/// True iff `status` is etcd's answer to a compaction at or below the
+/// revision already compacted ("mvcc: required revision has been
+/// compacted"): the history asked to go is already gone.
+bool IsAlreadyCompacted(const Status& status);
 
 /// The header revision of any unary response (e.g. compaction, revoke).
 Result<int64_t> ParseHeaderRevision(const std::string& body);

@@ -79,6 +79,11 @@ Result<std::string> EtcdConnection::Authenticate() {
 }
 
 Result<std::string> EtcdConnection::Call(const std::string& path, const std::string& body, Kind kind) {
+  return Call(path, body, kind, options_.retry_budget);
+}
+
+Result<std::string> EtcdConnection::Call(const std::string& path, const std::string& body, Kind kind,
+                                         Duration retry_budget) {
   if (member_urls_.empty()) return Status::InvalidArgument("etcd: no endpoints");
   const auto start = std::chrono::steady_clock::now();
   Duration slept(0);
@@ -91,7 +96,7 @@ Result<std::string> EtcdConnection::Call(const std::string& path, const std::str
     return std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - start) + slept;
   };
   auto give_up = [&] {
-    return refused.size() >= member_urls_.size() || spent() >= options_.retry_budget ||
+    return refused.size() >= member_urls_.size() || spent() >= retry_budget ||
            (options_.max_attempts > 0 && attempt >= options_.max_attempts);
   };
   for (;; ++attempt) {

@@ -46,6 +46,9 @@ struct EtcdOptions {
   int max_attempts = 0;
   Duration backoff_initial{50};
   Duration backoff_max{1000};
+  /// History kept by periodic compaction (agent/store/etcd_compaction.h);
+  /// 0 = none (etcd's own --auto-compaction-retention, or an operator's).
+  Duration compaction_retention{5 * 60 * 1000};
 };
 
 class EtcdConnection {
@@ -65,6 +68,9 @@ class EtcdConnection {
   /// outcome is unknown) naming each member's failure; the gateway's own
   /// errors mapped by etcd::ErrorStatus (NotFound, InvalidArgument, ...).
   Result<std::string> Call(const std::string& path, const std::string& body, Kind kind);
+  /// As above, trying other members for at most `retry_budget` (instead of
+  /// options().retry_budget): for background work that must not hold on.
+  Result<std::string> Call(const std::string& path, const std::string& body, Kind kind, Duration retry_budget);
 
   /// The base URL of the member to use now ("http://127.0.0.1:2379").
   std::string CurrentMember();

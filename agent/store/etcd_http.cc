@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cstring>
 #include <mutex>
 
 namespace reactor {
@@ -43,6 +45,26 @@ size_t StreamBody(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+// A unary request's body, handed to curl on demand. `started` says curl
+// asked for it: from then on the server may have the request. No seek
+// callback on purpose: curl then cannot send the body a second time on its
+// own (it does, on a fresh connection, when a reused one dies before any
+// answer), and a write reaches etcd once per attempt we count.
+struct UploadState {
+  const std::string* body;
+  size_t offset = 0;
+  bool started = false;
+};
+
+size_t ReadBody(char* buffer, size_t size, size_t n, void* user) {
+  auto* u = static_cast<UploadState*>(user);
+  u->started = true;
+  const size_t k = std::min(size * n, u->body->size() - u->offset);
+  std::memcpy(buffer, u->body->data() + u->offset, k);
+  u->offset += k;
+  return k;
+}
+
 int StreamProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* s = static_cast<StreamState*>(user);
   if (s->stop->load()) {
@@ -67,11 +89,13 @@ bool CertainlyNotSent(CURLcode rc) {
          rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_URL_MALFORMAT;
 }
 
-EtcdHttpReply Finish(CURL* curl, CURLcode rc, const char* errbuf, const std::string& url) {
+// `body_started`: curl asked for the request body, so the server may have
+// the request even if the error is about a connection (curl's own resend).
+EtcdHttpReply Finish(CURL* curl, CURLcode rc, const char* errbuf, const std::string& url, bool body_started) {
   EtcdHttpReply reply;
   if (rc != CURLE_OK) {
     reply.transport_error = url + ": " + (errbuf[0] != '\0' ? std::string(errbuf) : curl_easy_strerror(rc));
-    reply.not_sent = CertainlyNotSent(rc);
+    reply.not_sent = CertainlyNotSent(rc) && !body_started;
     return reply;
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
@@ -110,12 +134,17 @@ void CurlEtcdHttp::GiveBack(void* handle) {
   }
 }
 
-void CurlEtcdHttp::Setup(void* handle, const EtcdHttpRequest& request, void* headers) const {
+void CurlEtcdHttp::Setup(void* handle, const EtcdHttpRequest& request, void* headers, void* upload) const {
   CURL* curl = static_cast<CURL*>(handle);
   curl_easy_reset(curl);
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.c_str());
+  if (upload != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, ReadBody);
+    curl_easy_setopt(curl, CURLOPT_READDATA, upload);
+  } else {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.c_str());
+  }
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -136,7 +165,8 @@ EtcdHttpReply CurlEtcdHttp::Post(const EtcdHttpRequest& request) {
   CURL* curl = static_cast<CURL*>(TakeHandle());
   if (curl == nullptr) return {"curl_easy_init failed", true, 0, {}};
   curl_slist* headers = Headers(request);
-  Setup(curl, request, headers);
+  UploadState upload{&request.body};
+  Setup(curl, request, headers, &upload);
   std::string body;
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
@@ -144,7 +174,7 @@ EtcdHttpReply CurlEtcdHttp::Post(const EtcdHttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   const CURLcode rc = curl_easy_perform(curl);
-  EtcdHttpReply reply = Finish(curl, rc, errbuf, request.url);
+  EtcdHttpReply reply = Finish(curl, rc, errbuf, request.url, upload.started);
   reply.body = std::move(body);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
@@ -160,7 +190,7 @@ EtcdHttpReply CurlEtcdHttp::Stream(const EtcdHttpRequest& request,
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return {"curl_easy_init failed", true, 0, {}};
   curl_slist* headers = Headers(request);
-  Setup(curl, request, headers);
+  Setup(curl, request, headers, nullptr);
   StreamState state{&on_line, &stop, {}, false};
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
@@ -174,7 +204,7 @@ EtcdHttpReply CurlEtcdHttp::Stream(const EtcdHttpRequest& request,
   if (state.stopped_by_caller) {
     reply.status = 200;
   } else {
-    reply = Finish(curl, rc, errbuf, request.url);
+    reply = Finish(curl, rc, errbuf, request.url, false);
   }
   reply.body = std::move(state.partial);
   curl_slist_free_all(headers);

@@ -34,7 +34,8 @@ struct EtcdHttpReply {
   /// "" when an HTTP answer came (any status); else what failed (curl's text).
   std::string transport_error;
   /// True when the request certainly never reached the server (connection
-  /// refused, name not resolved): safe to send again, even a write.
+  /// refused, name not resolved, before any of the body was handed to the
+  /// connection): safe to send again, even a write.
   bool not_sent = false;
   long status = 0;  // HTTP status
   std::string body;
@@ -72,7 +73,9 @@ class CurlEtcdHttp : public EtcdHttp {
  private:
   void* TakeHandle();
   void GiveBack(void* handle);
-  void Setup(void* handle, const EtcdHttpRequest& request, void* headers) const;
+  /// `upload`: an UploadState for the body (Post), or null to send it from
+  /// memory (Stream: a watch or snapshot request is safe to resend).
+  void Setup(void* handle, const EtcdHttpRequest& request, void* headers, void* upload) const;
 
   // Constant after construction.
   const EtcdTlsOptions tls_;

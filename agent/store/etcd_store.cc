@@ -40,9 +40,15 @@ Result<std::unique_ptr<EtcdStore>> EtcdStore::Open(EtcdOptions options, std::uni
 }
 
 EtcdStore::EtcdStore(EtcdOptions options, std::unique_ptr<EtcdHttp> http, std::function<void(Duration)> sleep)
-    : conn_(std::move(options), std::move(http), std::move(sleep)) {}
+    : conn_(std::move(options), std::move(http), std::move(sleep)) {
+  if (conn_.options().compaction_retention.count() > 0) {
+    compaction_ = std::make_unique<EtcdCompaction>(conn_, conn_.options().compaction_retention);
+    compaction_->Start();
+  }
+}
 
 EtcdStore::~EtcdStore() {
+  compaction_.reset();
   std::map<std::string, std::shared_ptr<EtcdWatchStream>> streams;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -160,6 +166,10 @@ Status EtcdStore::Compact(int64_t revision) {
   auto reply =
       conn_.Call("/v3/kv/compaction", etcd::CompactionRequest(revision), EtcdConnection::Kind::kIdempotentWrite);
   return reply.status();
+}
+
+EtcdCompactionStats EtcdStore::compaction_stats() {
+  return compaction_ ? compaction_->stats() : EtcdCompactionStats();
 }
 
 Status EtcdStore::Snapshot(const std::function<Status(const std::string& chunk)>& sink) {

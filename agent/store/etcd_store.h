@@ -17,6 +17,11 @@
 //   revision (the gateway gives no proof that nothing happened up to a later
 //   one), so a caller never skips events by watching from a later revision.
 //   A watch from before etcd's compaction returns compacted = true.
+// - History: the store compacts etcd's history itself, keeping at least
+//   EtcdOptions::compaction_retention ([agent] etcd_compaction, 5 minutes by
+//   default; 0 = off) and taking turns with the other agents on the same
+//   etcd (agent/store/etcd_compaction.h, which says why this is safe for
+//   watches). It writes one key, EtcdCompactionKey(), under /reactor/.
 //
 // Errors: every failure to reach etcd, a member without a leader, or a
 // conditional write (a Commit with compares) whose outcome is unknown is
@@ -37,6 +42,7 @@
 #include <mutex>
 #include <string>
 
+#include "agent/store/etcd_compaction.h"
 #include "agent/store/etcd_connection.h"
 #include "agent/store/etcd_watch_stream.h"
 #include "agent/store/store.h"
@@ -51,7 +57,8 @@ class EtcdStore : public Store {
   static Result<std::unique_ptr<EtcdStore>> Open(EtcdOptions options, std::unique_ptr<EtcdHttp> http,
                                                  std::function<void(Duration)> sleep);
 
-  /// Stops every watch stream (within about a second).
+  /// Stops periodic compaction and every watch stream (within about a
+  /// second; a compaction request under way within its timeout).
   ~EtcdStore() override;
   EtcdStore(const EtcdStore&) = delete;
   EtcdStore& operator=(const EtcdStore&) = delete;
@@ -74,6 +81,8 @@ class EtcdStore : public Store {
 
   /// Compacts etcd's history up to `revision` (physical: waits for it).
   Status Compact(int64_t revision);
+  /// Periodic compaction's counters (all zero when it is off).
+  EtcdCompactionStats compaction_stats();
   /// Streams the maintenance snapshot (a bbolt file `etcdctl snapshot
   /// restore` accepts) to `sink`, chunk by chunk.
   Status Snapshot(const std::function<Status(const std::string& chunk)>& sink);
@@ -92,6 +101,8 @@ class EtcdStore : public Store {
 
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<EtcdWatchStream>> streams_;  // by prefix; protected by mu_
+
+  std::unique_ptr<EtcdCompaction> compaction_;  // null when off; constant after construction
 };
 
 }  // namespace reactor

@@ -83,6 +83,7 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock, c
     eo.tls.ca_file = options.etcd_ca_file;
     eo.tls.cert_file = options.etcd_cert_file;
     eo.tls.key_file = options.etcd_key_file;
+    eo.compaction_retention = options.etcd_compaction;
     if (!options.etcd_user.empty()) {
       auto password = ReadPassword(options.etcd_password_file);
       if (!password.ok()) return password.status();

@@ -134,6 +134,9 @@ struct StoreOptions {
   std::string etcd_key_file;
   std::string etcd_user;           // "" = no etcd auth
   std::string etcd_password_file;  // read at open; one line, trailing newline dropped
+  /// History etcd keeps: older revisions are compacted; 0 = no compaction
+  /// by the agent (agent/store/etcd_compaction.h).
+  Duration etcd_compaction{5 * 60 * 1000};
 };
 
 /// Opens the store a `state =` URL names: "sqlite:/path/state.db" (or

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -168,6 +169,11 @@ class SnapshotServer {
 Result<CopyStats> CopyState(Store& from, Store& to, bool force) {
   auto existing = to.GetPrefix(kKeyRoot);
   if (!existing.ok()) return existing.status().WithContext("reading the target");
+  // etcd's compaction turn is the store's own bookkeeping, not state.
+  const std::string compaction_key = EtcdCompactionKey();
+  existing->erase(std::remove_if(existing->begin(), existing->end(),
+                                 [&](const KeyValue& kv) { return kv.key == compaction_key; }),
+                  existing->end());
   if (!existing->empty()) {
     if (!force) {
       return Status::Conflict("the target already holds " + std::to_string(existing->size()) + " keys under " +
@@ -192,6 +198,7 @@ Result<CopyStats> CopyState(Store& from, Store& to, bool force) {
     return Status::Ok();
   };
   for (const KeyValue& kv : *kvs) {
+    if (kv.key == compaction_key) continue;
     if (kv.lease != 0) {
       ++stats.skipped_leased;
       continue;

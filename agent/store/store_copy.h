@@ -20,7 +20,8 @@ struct CopyStats {
 /// revision, to `to`. Keys held by a lease (registrations of live agents)
 /// are skipped: their leases do not exist in the target, and their agents
 /// register again. A target with any key under kKeyRoot is refused with
-/// Conflict unless `force`, which deletes them first.
+/// Conflict unless `force`, which deletes them first. etcd's compaction
+/// turn (EtcdCompactionKey) is neither copied nor counted.
 ///
 /// Written in transactions of at most 100 puts (etcd's limit is 128 per
 /// transaction), so a failure part-way leaves part of the copy in the

@@ -9,6 +9,7 @@ StoreOptions StoreOptionsFor(const AgentConfig& config) {
   o.etcd_key_file = config.etcd_key_file;
   o.etcd_user = config.etcd_user;
   o.etcd_password_file = config.etcd_password_file;
+  o.etcd_compaction = config.etcd_compaction;
   return o;
 }
 

@@ -87,5 +87,25 @@ TEST(AgentConfigStore, EtcdUserNeedsAPasswordFile) {
   EXPECT_THAT(r2.status().message(), HasSubstr("[agent] etcd_user"));
 }
 
+TEST(AgentConfigStore, EtcdCompactionIsFiveMinutesByDefaultAndCanBeTurnedOff) {
+  auto c = ParseAgentConfig("agent.conf", "");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->etcd_compaction, Duration(300000));
+  EXPECT_EQ(StoreOptionsFor(*c).etcd_compaction, Duration(300000));
+  auto hour = ParseAgentConfig("agent.conf", "[agent]\netcd_compaction = 1h\n");
+  ASSERT_TRUE(hour.ok()) << hour.status().ToString();
+  EXPECT_EQ(StoreOptionsFor(*hour).etcd_compaction, Duration(3600000));
+  for (const char* off : {"0", "off"}) {
+    auto o = ParseAgentConfig("agent.conf", std::string("[agent]\netcd_compaction = ") + off + "\n");
+    ASSERT_TRUE(o.ok()) << off << ": " << o.status().ToString();
+    EXPECT_EQ(o->etcd_compaction, Duration(0));
+  }
+  auto tiny = ParseAgentConfig("agent.conf", "[agent]\netcd_compaction = 100ms\n");
+  ASSERT_FALSE(tiny.ok());
+  EXPECT_THAT(tiny.status().message(), HasSubstr("etcd_compaction"));
+  EXPECT_THAT(tiny.status().message(), HasSubstr("0/off"));
+  EXPECT_FALSE(ParseAgentConfig("agent.conf", "[agent]\netcd_compaction = soon\n").ok());
+}
+
 }  // namespace
 }  // namespace reactor

@@ -168,6 +168,43 @@ TEST_F(EtcdStoreTest, ConditionalWriteWithUnknownOutcomeIsNotRepeatedAndSaysSo) 
   EXPECT_EQ(http_->calls().size(), 1u);
 }
 
+TEST_F(EtcdStoreTest, CreateIfAbsentWhoseAnswerIsLostIsUnavailableNotALostRace) {
+  auto store = Make();
+  // m1 applied the create and died before answering. Sent again, m2 would
+  // find the key and answer "not succeeded": the caller would believe
+  // another agent won. It must hear "unknown" instead, and re-read.
+  http_->AddReply({"Recv failure: Connection reset by peer", false, 0, {}});
+  http_->AddReply(Ok("{" + kHeader5 + "}"));  // must not be used
+  auto r = store->CompareAndSwap("/owner", 0, "me");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kUnavailable) << r.status().ToString();
+  EXPECT_FALSE(r.status().IsConflict());
+  EXPECT_THAT(r.status().message(), HasSubstr("may or may not have been applied"));
+  EXPECT_EQ(http_->calls().size(), 1u);
+}
+
+TEST_F(EtcdStoreTest, ConditionalWriteRefusedBeforeSendingGoesToTheNextMember) {
+  auto store = Make();
+  http_->AddReply(Refused("m1"));
+  http_->AddReply(Ok("{" + kHeader5 + ",\"succeeded\":true}"));
+  auto r = store->CompareAndSwap("/owner", 0, "me");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(http_->calls().size(), 2u);
+  EXPECT_EQ(http_->calls()[1].url, "http://m2:2379/v3/kv/txn");
+}
+
+TEST_F(EtcdStoreTest, CompactionIsOnByDefaultAndOffWhenTheRetentionIsZero) {
+  EtcdOptions defaults;
+  EXPECT_EQ(defaults.compaction_retention, Duration(5 * 60 * 1000));
+  auto http = std::make_unique<ScriptedHttp>();
+  EtcdOptions o;
+  o.endpoints = {"m1:2379"};
+  o.compaction_retention = Duration(0);
+  auto s = EtcdStore::Open(o, std::move(http), [](Duration) {});
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->compaction_stats().ticks, 0);
+}
+
 TEST_F(EtcdStoreTest, AllMembersDownIsUnavailableNamingEachFailureWithBoundedAttempts) {
   auto store = Make();
   for (int i = 0; i < 20; ++i) http_->AddReply(Refused("m" + std::to_string(i % 3 + 1)));
