@@ -26,6 +26,8 @@ const char* PolicyKindName(PolicyKind k) {
   switch (k) {
     case PolicyKind::kLean: return "lean";
     case PolicyKind::kReactor: return "reactor";
+    case PolicyKind::kMidpoint: return "midpoint";
+    case PolicyKind::kHpa: return "hpa";
   }
   return "lean";
 }

@@ -41,6 +41,8 @@ struct HostPort {
 enum class PolicyKind {
   kLean,     // scale up on scale_up_window; step down to the cheaper edge with headroom
   kReactor,  // stay anywhere in the range (nearest edge when outside), as Reactor did
+  kMidpoint,  // Gridcentric Reactor's own: stay in the range, else jump to its midpoint; no stabilisation
+  kHpa,       // the Kubernetes HPA's defaults (agent/scaler/hpa_recommender.h)
 };
 const char* PolicyKindName(PolicyKind k);
 

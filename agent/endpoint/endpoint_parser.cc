@@ -206,13 +206,13 @@ std::string ParseRulesKey(const std::string& v, std::string* out) {
 }
 
 std::string ParsePolicy(const std::string& v, PolicyKind* out) {
-  for (PolicyKind k : {PolicyKind::kLean, PolicyKind::kReactor}) {
+  for (PolicyKind k : {PolicyKind::kLean, PolicyKind::kReactor, PolicyKind::kMidpoint, PolicyKind::kHpa}) {
     if (v == PolicyKindName(k)) {
       *out = k;
       return "";
     }
   }
-  return "'" + v + "' is not lean or reactor";
+  return "'" + v + "' is not lean, reactor, midpoint or hpa";
 }
 
 std::string ParsePlacement(const std::string& v, PlacementKind* out) {

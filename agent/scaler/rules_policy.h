@@ -17,8 +17,20 @@
 //            kRaisedLifeWindows). With `predict` > 0 a rising trend (the
 //            short window's mean above the long one's) is extrapolated that
 //            far ahead for the scale-up.
+//   midpoint Gridcentric Reactor's own target (its endpoint.py): stay
+//            anywhere in the range; outside it, jump to the range's
+//            midpoint; no scale-down stabilisation (Reactor had none).
+//   hpa      the Kubernetes HPA's defaults (hpa_recommender.h): a target per
+//            rule at the middle of its range, 10 % tolerance, a 15 s sync,
+//            scale-down held to the highest recommendation of 300 s,
+//            scale-up by at most max(4, 100 %) per 15 s. It uses `window`
+//            for its metrics and neither scale_down_delay nor the lean keys.
 // With `headroom` h, "keeps the bound" means: the evaluator's range for the
 // averages × (1 + h) (so `rate < 20` with 15 % is met at 17.4/instance).
+// Lean has a hysteresis of 5 points: the short window triggers a scale-up
+// only when h − 5 points would need more instances, and a scale-down goes
+// to the count for h + 5 points, so one-second noise on a steady load does
+// not flap the count by one.
 // The result is clamped into the range the rules give for the plain
 // averages, so lean never breaks a rule that reactor would keep.
 //
@@ -42,6 +54,7 @@
 #include <vector>
 
 #include "agent/common/clock.h"
+#include "agent/scaler/hpa_recommender.h"
 #include "agent/scaler/scaling_policy.h"
 #include "agent/scaler/wake_source.h"
 #include "rules/rules.h"
@@ -80,6 +93,7 @@ class RulesPolicy : public ScalingPolicy {
     std::deque<std::pair<TimePoint, long>> raised;   // lean: scale-ups on the short window, oldest first
     TimePoint first_seen{};
     std::optional<TimePoint> last_busy;  // the last decision that saw a request (or held ones)
+    HpaRecommender hpa;                  // policy = hpa: the controller's sync, recommendations, events
   };
   /// Per-instance averages over `window`, rescaled so that average × current
   /// is the endpoint's total (see Decide).

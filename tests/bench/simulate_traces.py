@@ -10,7 +10,11 @@ second,requests), deterministically (seeded; the same files on every run):
                      base, holding 20-90 s and decaying over 10-30 s; peaks
                      stay under 360 req/s (18 instances of 20 req/s)
 
-Usage: simulate_traces.py [OUT_DIR]   (default: ./traces)
+  bursts-N.csv for each N of --seeds N,N,...: the bursty generator with
+               seed N instead of 3, to see how much a result depends on
+               the one shipped trace
+
+Usage: simulate_traces.py [OUT_DIR] [--seeds N,N,...]   (default: ./traces)
 """
 import math
 import os
@@ -85,9 +89,19 @@ def write(path, loads):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "traces"
+    args = sys.argv[1:]
+    seeds = []
+    if "--seeds" in args:
+        i = args.index("--seeds")
+        if i + 1 >= len(args):
+            sys.exit("simulate_traces.py: --seeds needs a list, e.g. --seeds 4,5,6")
+        seeds = [int(n) for n in args[i + 1].split(",") if n]
+        del args[i:i + 2]
+    out = args[0] if args else "traces"
     os.makedirs(out, exist_ok=True)
-    for name, gen, seed in (("steady", steady, 1), ("wave", wave, 2), ("bursts", bursts, 3)):
+    runs = [("steady", steady, 1), ("wave", wave, 2), ("bursts", bursts, 3)]
+    runs += [(f"bursts-{n}", bursts, n) for n in seeds]
+    for name, gen, seed in runs:
         loads = gen(random.Random(seed))
         write(os.path.join(out, name + ".csv"), loads)
         print(f"{name}.csv: {len(loads)} s, mean {sum(loads) / len(loads):.1f} req/s, max {max(loads)}")

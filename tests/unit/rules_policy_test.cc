@@ -195,11 +195,51 @@ TEST(RulesPolicy, LeanScalesUpOnTheShortWindowAndDownOnTheLongOne) {
   m.by_window[1000]["rate"] = 1;
   m.by_window[5000]["rate"] = 12;
   clock.Advance(Duration(1000));
-  EXPECT_EQ(p.Decide(cfg, 6, Backends(6)).target, 5) << "⌈6 × 12 × 1.15 / 20⌉ = 5";
+  EXPECT_EQ(p.Decide(cfg, 6, Backends(6)).target, 5) << "down with 5 points more headroom: ⌈6 × 12 × 1.20 / 20⌉ = 5";
   // The reactor policy reads only the long window.
   auto reactor = Config("5 < rate < 20", 1, 10, Duration(0), PolicyKind::kReactor);
   m.by_window[1000]["rate"] = 50;
   EXPECT_EQ(p.Decide(reactor, 2, Backends(2)).target, 2);
+}
+
+// Hysteresis: at 7 instances on a steady 100 req/s, a noisy last second of
+// 125 req/s would want ⌈125 × 1.15 / 20⌉ = 8, but the trigger is headroom − 5
+// points: ⌈125 × 1.10 / 20⌉ = 7, no launch; and the step down is judged with
+// + 5 points: ⌈100 × 1.20 / 20⌉ = 6 is an exact multiple of the strict bound,
+// so 7 stay. A real step (150 req/s: ⌈165 / 20⌉ = 9 > 7) still scales up,
+// to ⌈150 × 1.15 / 20⌉ = 9.
+TEST(RulesPolicy, LeanDoesNotFlapOnTheNoiseOfASteadyLoad) {
+  FakeClock clock;
+  FakeMetrics m;
+  RulesPolicy p(m, clock);
+  auto cfg = Config("5 < rate < 20", 1, 20, Duration(30000));
+  m.by_window[5000]["rate"] = 100.0 / 7;
+  const double noisy[] = {95, 125, 104, 88, 121, 110, 99, 125};
+  for (int s = 0; s < 120; ++s) {
+    m.by_window[1000]["rate"] = noisy[s % 8] / 7;
+    auto d = p.Decide(cfg, 7, Backends(7));
+    EXPECT_EQ(d.target, 7) << "second " << s << ": " << d.explanation;
+    clock.Advance(Duration(1000));
+  }
+  m.by_window[1000]["rate"] = 150.0 / 7;
+  EXPECT_EQ(p.Decide(cfg, 7, Backends(7)).target, 9);
+}
+
+// Gridcentric Reactor's own target: inside the range it stays; outside, it
+// jumps to the middle of the range, and a scale-down is not held.
+TEST(RulesPolicy, MidpointJumpsToTheMiddleOfTheRangeAtOnce) {
+  FakeClock clock;
+  FakeMetrics m;
+  RulesPolicy p(m, clock);
+  auto cfg = Config("5 < rate < 20", 1, 20, Duration(30000), PolicyKind::kMidpoint);
+  m.values["rate"] = 60;  // 60 on 1: range [4, 11] → 7
+  EXPECT_EQ(p.Decide(cfg, 1, Backends(1)).target, 7);
+  m.values["rate"] = 60.0 / 7;
+  EXPECT_EQ(p.Decide(cfg, 7, Backends(7)).target, 7);
+  m.values["rate"] = 1;  // 12 on 12: range [1, 3] → 2, no delay
+  auto d = p.Decide(cfg, 12, Backends(12));
+  EXPECT_EQ(d.target, 2) << d.explanation;
+  EXPECT_FALSE(d.held);
 }
 
 TEST(RulesPolicy, LeanKeepsTheCountWhenARuleHasNoValue) {

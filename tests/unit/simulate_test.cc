@@ -117,6 +117,20 @@ TEST(Simulation, SpikeShorterThanStartDelayCostsButCannotBeServed) {
   EXPECT_DOUBLE_EQ(r.summary.instance_seconds, 41 + 16 * 6 + 19 * 2 + 24);
 }
 
+// A steady load with noise (mean ≈ 107 req/s, one second in eight at 125)
+// settles after the first minute: no launch or removal afterwards (lean's
+// hysteresis), and never an overloaded second after the start.
+TEST(Simulation, LeanSettlesOnASteadyNoisyLoad) {
+  Trace t;
+  const double noisy[] = {100, 112, 95, 125, 88, 104, 99, 118, 92, 107};
+  for (int s = 0; s < 600; ++s) t.seconds.push_back({noisy[s % 10], std::nullopt});
+  auto r = Simulated(t, Scaling("5 < rate < 20"));
+  int events = 0;
+  for (size_t s = 60; s < r.timeline.size(); ++s) events += r.timeline[s].launched + r.timeline[s].removed;
+  EXPECT_EQ(events, 0) << "scale_ups " << r.summary.scale_ups << ", scale_downs " << r.summary.scale_downs;
+  EXPECT_EQ(r.timeline.back().instances, 7);
+}
+
 // Reactor's policy stays anywhere in the range: after the step it goes only
 // to the range's nearest edge on the 5 s window, and never steps down inside it.
 TEST(Simulation, ReactorPolicyStaysInsideTheRange) {
