@@ -416,6 +416,7 @@ void ApiServer::Routes() {
       out.push_back({{"name", m.name},
                      {"address", m.address},
                      {"state", m.state},
+                     {"draining", m.draining},
                      {"slots", m.slots},
                      {"slots_used", m.slots_used},
                      {"instances", m.instances},

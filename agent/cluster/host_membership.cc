@@ -63,6 +63,8 @@ Result<std::vector<ManagerView>> ListManagers(Store& store, int64_t now_ms) {
   if (!hosts.ok()) return hosts.status();
   auto cordons = store.GetPrefix(CordonPrefix());
   if (!cordons.ok()) return cordons.status();
+  auto drains = store.GetPrefix(DrainPrefix());
+  if (!drains.ok()) return drains.status();
   auto owners = store.GetPrefix(OwnerPrefix());
   if (!owners.ok()) return owners.status();
   auto instances = InstanceTable(store).ListAll();
@@ -70,6 +72,8 @@ Result<std::vector<ManagerView>> ListManagers(Store& store, int64_t now_ms) {
 
   std::set<std::string> cordoned;
   for (const auto& kv : *cordons) cordoned.insert(kv.key.substr(CordonPrefix().size()));
+  std::set<std::string> draining;
+  for (const auto& kv : *drains) draining.insert(kv.key.substr(DrainPrefix().size()));
   std::map<std::string, int> owned;
   for (const auto& kv : *owners) owned[kv.value]++;
   std::map<std::string, ManagerView> out;
@@ -109,6 +113,7 @@ Result<std::vector<ManagerView>> ListManagers(Store& store, int64_t now_ms) {
   }
   std::vector<ManagerView> list;
   for (auto& [name, v] : out) {
+    v.draining = draining.count(name) > 0;
     v.owned = owned.count(name) ? owned[name] : 0;
     list.push_back(std::move(v));
   }

@@ -45,6 +45,7 @@ struct ManagerView {
   std::string name;
   std::string address;
   std::string state;  // "up", "cordoned" or "gone"
+  bool draining = false;  // `managers drain`: cordoned, its instances moving off (until uncordon)
   int slots = 0;
   int slots_used = 0;
   int instances = 0;
@@ -54,6 +55,7 @@ struct ManagerView {
 
 /// Every host: those with a live record (up or cordoned), and those that
 /// instance records or cordons still name but whose lease is gone ("gone").
+/// A drained host is cordoned too, with `draining` set.
 /// `now_ms` (wall clock) gives each live host's lease time left, from its
 /// last renewal as its record says (so within the hosts' clock skew).
 Result<std::vector<ManagerView>> ListManagers(Store& store, int64_t now_ms);

@@ -277,7 +277,7 @@ std::optional<TelemetrySource::RuleInputs> AgentTelemetry::Inputs(const std::str
 }
 
 json AgentTelemetry::Managers() {
-  // The same view as GET /v1/managers (state up, cordoned or gone).
+  // The same view as GET /v1/managers (state up, cordoned or gone; draining).
   json out = json::array();
   auto list = ListManagers(*s_.store, SystemClock::Get().WallMillis());
   if (!list.ok()) return out;
@@ -285,6 +285,7 @@ json AgentTelemetry::Managers() {
     out.push_back({{"name", m.name},
                    {"address", m.address},
                    {"state", m.state},
+                   {"draining", m.draining},
                    {"slots", m.slots},
                    {"slots_used", m.slots_used},
                    {"instances", m.instances},

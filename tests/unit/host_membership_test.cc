@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "agent/cluster/cluster_view.h"
 #include "agent/instances/instance_record.h"
 #include "agent/store/keys.h"
 #include "agent/store/sqlite_store.h"
@@ -123,6 +124,22 @@ TEST_F(HostMembershipTest, ManagersShowCordonedAndGoneHosts) {
   ASSERT_TRUE(SetCordon(*store_, "h2", false).ok());
   EXPECT_EQ(View("h2")->state, "up");
   EXPECT_FALSE(SetCordon(*store_, "a/b", true).ok());
+}
+
+TEST_F(HostMembershipTest, ADrainedHostShowsCordonedAndDrainingUntilUncordoned) {
+  HostMembership h1(Opts("h1"), *store_, *events_, SystemClock::Get());
+  ASSERT_TRUE(h1.Start().ok());
+  EXPECT_FALSE(View("h1")->draining);
+  ASSERT_TRUE(SetCordon(*store_, "h1", true).ok());
+  EXPECT_FALSE(View("h1")->draining) << "a cordon alone is no drain";
+  ASSERT_TRUE(SetDrain(*store_, "h1", true).ok());
+  EXPECT_EQ(View("h1")->state, "cordoned");
+  EXPECT_TRUE(View("h1")->draining);
+  // What `managers uncordon` does: both keys go.
+  ASSERT_TRUE(SetCordon(*store_, "h1", false).ok());
+  ASSERT_TRUE(SetDrain(*store_, "h1", false).ok());
+  EXPECT_EQ(View("h1")->state, "up");
+  EXPECT_FALSE(View("h1")->draining);
 }
 
 }  // namespace
