@@ -560,7 +560,10 @@ async function showManagers() {
   main().replaceChildren(el("section", {"aria-labelledby": "managers-title"},
     el("h2", {id: "managers-title", text: "Managers"}),
     el("p", {class: "notice", id: "stream-note", role: "status"}),
-    el("p", {class: "muted", text: "Hosts that run instances; in a cluster each holds a lease in etcd."}),
+    el("p", {class: "muted", text: "Hosts that run instances; in a cluster each holds a lease in etcd. " +
+                                   "Cordon: no new instances go to the host. Drain: cordon, and its instances " +
+                                   "move to other hosts one at a time (each replacement healthy first). " +
+                                   "Uncordon ends both."}),
     el("div", {class: "table-wrap"}, el("table", {id: "managers"},
       el("thead", {}, el("tr", {},
         el("th", {scope: "col", text: "Manager"}), el("th", {scope: "col", text: "Address"}),
@@ -569,33 +572,159 @@ async function showManagers() {
         el("th", {scope: "col", class: "num", text: "Endpoints owned"}),
         el("th", {scope: "col", class: "num", text: "Lease left"}),
         el("th", {scope: "col", text: "Placement"}))),
-      tbody)),
-    el("p", {class: "error", id: "manager-error", role: "alert"})));
-  const cordon = (name, verb) => async () => {
-    document.getElementById("manager-error").textContent = "";
+      tbody))));
+
+  // Rows are made once per manager and updated in place, so the numbers
+  // that change every second (lease left) neither take keyboard focus away
+  // nor close a confirmation; a row's controls are rebuilt only when what
+  // they offer changes. Under each manager's row a full-width row holds its
+  // drain confirmation and the API's error, hidden while empty.
+  const rows = new Map();       // name → {tr, cells, actions, detail, confirm, error, controlsKey}
+  const confirming = new Set();  // names whose drain waits for its confirmation
+  const busy = new Map();       // name → the verb being sent
+  const requested = new Set();  // drained here, until the list says so
+  const refocus = new Set();    // rows whose controls had focus when they were rebuilt
+  let last = [];
+
+  const hasFocus = (row) => row.actions.contains(document.activeElement) || row.confirm.contains(document.activeElement);
+  const showDetail = (row) => { row.detail.hidden = !row.confirm.firstChild && !row.error.textContent; };
+
+  const send = (name, verb) => async () => {
+    const row = rows.get(name);
+    if (row) {
+      row.error.textContent = "";
+      if (hasFocus(row)) refocus.add(name);
+    }
+    confirming.delete(name);
+    busy.set(name, verb);
+    render(last);
     try {
       await api("POST", "/v1/managers/" + encodeURIComponent(name) + "/" + verb);
-    } catch (e) { document.getElementById("manager-error").textContent = e.message; }
+      if (verb === "drain") requested.add(name);
+      else requested.delete(name);
+    } catch (e) {
+      const r = rows.get(name);
+      if (r) { r.error.textContent = e.message; showDetail(r); }   // plain text, under its row
+    } finally {
+      busy.delete(name);
+    }
+    // Read back at once (the stream's next sample may predate the change).
+    try { last = await api("GET", "/v1/managers"); } catch (e) { /* the stream still updates */ }
+    render(last);
   };
-  let key = "";
+
+  const buttons = (m) => {
+    const name = m.name;
+    const draining = m.draining || requested.has(name);
+    const sending = busy.get(name);
+    const cordonButton = m.state === "cordoned" || draining
+      ? el("button", {type: "button", "data-uncordon": name, onclick: send(name, "uncordon"),
+                      disabled: !!sending, text: sending === "uncordon" ? "Uncordoning…" : "Uncordon"})
+      : el("button", {type: "button", "data-cordon": name, onclick: send(name, "cordon"),
+                      disabled: m.state === "gone" || !!sending, text: sending === "cordon" ? "Cordoning…" : "Cordon"});
+    const drainText = sending === "drain" ? "Draining…" : draining ? "Draining" : "Drain";
+    const drainButton = el("button", {type: "button", class: "danger", "data-drain": name,
+                                      disabled: draining || m.state === "gone" || !!sending,
+                                      "aria-label": draining ? name + " is draining" : "Drain " + name,
+                                      "aria-expanded": confirming.has(name) ? "true" : "false",
+                                      onclick: () => {
+                                        const r = rows.get(name);
+                                        if (r) r.error.textContent = "";
+                                        confirming.add(name);
+                                        render(last);
+                                      }, text: drainText});
+    return [cordonButton, " ", drainButton];
+  };
+
+  const confirmation = (m, up) => {
+    const name = m.name;
+    const cancel = () => { confirming.delete(name); refocus.add(name); render(last); };
+    const alone = up.length === 1 && up[0] === name;
+    return el("div", {class: "confirm", role: "group", "aria-label": "Confirm draining " + name,
+                      onkeydown: (ev) => { if (ev.key === "Escape") cancel(); }},
+      el("span", {"data-drain-question": name,
+                  text: "Drain " + name + "? No new instances go to it, and its instances move to other hosts " +
+                        "one at a time." + (alone ? " It is the only host up: they have nowhere to go and keep " +
+                                            "running here, and new instances wait until it is uncordoned." : "")}),
+      " ",
+      el("button", {type: "button", class: "danger", "data-drain-confirm": name, onclick: send(name, "drain"),
+                    text: "Confirm drain"}),
+      " ",
+      el("button", {type: "button", "data-drain-cancel": name, onclick: cancel, text: "Cancel"}));
+  };
+
   const render = (list) => {
-    const k = JSON.stringify(list.map((m) => [m.name, m.state, m.slots, m.slots_used, m.instances, m.owned,
-                                              Math.round((m.lease_left_ms ?? -1) / 1000)]));
-    if (k === key) return;  // keep keyboard focus while nothing changes
-    key = k;
-    tbody.replaceChildren(...list.map((m) => el("tr", {"data-manager": m.name},
-      el("th", {scope: "row", text: m.name}), el("td", {text: m.address || ""}),
-      el("td", {}, stateBadge(m.state || "up")),
-      el("td", {class: "num", text: (m.slots_used ?? 0) + " / " + (m.slots ?? 0)}),
-      el("td", {class: "num", text: m.instances ?? 0}),
-      el("td", {class: "num", text: Array.isArray(m.owned) ? m.owned.length : (m.owned ?? 0)}),
-      el("td", {class: "num", text: m.lease_left_ms >= 0 ? fmt(m.lease_left_ms / 1000, 1) + " s" : "–"}),
-      el("td", {}, m.state === "cordoned"
-        ? el("button", {type: "button", "data-uncordon": m.name, onclick: cordon(m.name, "uncordon"), text: "Uncordon"})
-        : el("button", {type: "button", "data-cordon": m.name, onclick: cordon(m.name, "cordon"),
-                        disabled: m.state === "gone", text: "Cordon"})))));
+    last = list;
+    const up = list.filter((m) => m.state !== "gone").map((m) => m.name);
+    const seen = new Set();
+    for (const m of list) {
+      seen.add(m.name);
+      if (m.draining) requested.delete(m.name);
+      if (m.state === "gone") confirming.delete(m.name);
+      let row = rows.get(m.name);
+      if (!row) {
+        const cells = {address: el("td"), state: el("td"), slots: el("td", {class: "num"}),
+                       instances: el("td", {class: "num"}), owned: el("td", {class: "num"}),
+                       lease: el("td", {class: "num"})};
+        const actions = el("td", {class: "actions"});
+        const confirm = el("div");
+        const error = el("p", {class: "error", role: "alert", "data-manager-error": m.name});
+        const tr = el("tr", {"data-manager": m.name}, el("th", {scope: "row", text: m.name}),
+                      cells.address, cells.state, cells.slots, cells.instances, cells.owned, cells.lease, actions);
+        const detail = el("tr", {class: "detail", "data-manager-detail": m.name, hidden: true},
+                          el("td", {colspan: 8}, confirm, error));
+        row = {tr, cells, actions, detail, confirm, error, controlsKey: ""};
+        rows.set(m.name, row);
+      }
+      const draining = m.draining || requested.has(m.name);
+      const c = row.cells;
+      c.address.textContent = m.address || "";
+      const state = draining ? "draining" : (m.state || "up");
+      if (c.state.textContent !== state) c.state.replaceChildren(stateBadge(state));
+      c.slots.textContent = (m.slots_used ?? 0) + " / " + (m.slots ?? 0);
+      c.instances.textContent = m.instances ?? 0;
+      c.owned.textContent = Array.isArray(m.owned) ? m.owned.length : (m.owned ?? 0);
+      // GET /v1/managers says null when unknown, the stream -1.
+      c.lease.textContent = typeof m.lease_left_ms === "number" && m.lease_left_ms >= 0
+        ? fmt(m.lease_left_ms / 1000, 1) + " s" : "–";
+      const key = JSON.stringify([m.state, draining, busy.get(m.name) || "", confirming.has(m.name),
+                                  up.length === 1 && up[0] === m.name]);
+      if (key !== row.controlsKey) {
+        row.controlsKey = key;
+        if (hasFocus(row)) refocus.add(m.name);
+        row.actions.replaceChildren(...buttons(m));
+        row.confirm.replaceChildren(...(confirming.has(m.name) ? [confirmation(m, up)] : []));
+        showDetail(row);
+        if (confirming.has(m.name)) {
+          row.confirm.querySelector("[data-drain-confirm]").focus();
+          refocus.delete(m.name);
+        } else if (refocus.has(m.name)) {
+          // Back to the drain button, else the other control; while a
+          // request is out every button is disabled and focus waits.
+          const next = row.actions.querySelector("button[data-drain]:not(:disabled)") ||
+                       row.actions.querySelector("button:not(:disabled)");
+          if (next) { next.focus(); refocus.delete(m.name); }
+        }
+      }
+    }
+    for (const [name, row] of rows) {
+      if (!seen.has(name)) { row.tr.remove(); row.detail.remove(); rows.delete(name); }
+    }
+    // In the list's order, each detail row under its manager; a row already
+    // in place is not moved (moving would drop its focus).
+    let at = 0;
+    for (const m of list) {
+      const r = rows.get(m.name);
+      for (const tr of [r.tr, r.detail]) {
+        if (tbody.children[at] !== tr) tbody.insertBefore(tr, tbody.children[at] || null);
+        at++;
+      }
+    }
   };
-  try { render(await api("GET", "/v1/managers")); } catch (e) { return; }
+  try { render(await api("GET", "/v1/managers")); } catch (e) {
+    if (e.status !== 401) document.getElementById("stream-note").textContent = e.message;
+    return;
+  }
   openStream("managers=1", {sample: (s) => render(s.managers || [])});
 }
 

@@ -3,7 +3,7 @@ the real agent and its nginx: log in (a wrong token is refused with a delay),
 an endpoint turns healthy, the rate chart receives points under load, stop
 and start from the page, a bad rule refused with its column, the rules
 preview, draining an instance with zero failed requests for a client,
-pagination, the managers page, keyboard use and a phone-width layout.
+pagination, the managers page (cordon, and drain with its confirmation), keyboard use and a phone-width layout.
 Screenshots of each page go to <build>/test-artifacts/dashboard/.
 
 Selenium is Debian's python3-selenium, importable only by /usr/bin/python3;
@@ -11,6 +11,7 @@ when ctest runs this file with another python3, the test re-runs itself
 under /usr/bin/python3. A browser that cannot start fails the test.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +25,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -121,12 +122,19 @@ else:
             return path
 
         def find(self, css, timeout=15):
-            return wait_until(lambda: (lambda e: e[0] if e and e[0].is_displayed() else None)(
-                self.d.find_elements(By.CSS_SELECTOR, css)), timeout=timeout, what=f"element {css}")
+            def shown():
+                e = self.d.find_elements(By.CSS_SELECTOR, css)
+                try:
+                    return e[0] if e and e[0].is_displayed() else None
+                except StaleElementReferenceException:
+                    return None  # replaced by the page since it was found: not there yet
+            return wait_until(shown, timeout=timeout, what=f"element {css}")
 
         def text_of(self, css):
-            e = self.d.find_elements(By.CSS_SELECTOR, css)
-            return e[0].text if e else ""
+            # One read in the page: a node the page replaces between a lookup
+            # and a second call for its text would be stale.
+            return self.d.execute_script(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
 
         def wait_text(self, css, needle, timeout=20):
             return wait_until(lambda: needle in self.text_of(css), timeout=timeout,
@@ -333,6 +341,81 @@ static_instances = 127.0.0.1:{backend.port}
             overflow = self.d.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
             self.assertLessEqual(overflow, 1)
             self.shot("overview-phone")
+
+        def manager_view(self):
+            """The agent's own row of GET /v1/managers (through `reactor managers --json`)."""
+            views = self.agent.cli_json("managers")
+            self.assertEqual(len(views), 1, views)
+            return views[0]
+
+        def test_drain_the_manager_from_the_managers_page_with_a_confirmation(self):
+            self.login()
+            self.manage_web(instances=1)
+            self.agent.wait_healthy("web", 1, timeout=40)
+            (instance,) = self.agent.instances("web")
+            me = self.manager_view()
+            name = me["name"]
+            self.assertEqual((me["state"], me["draining"]), ("up", False))
+            self.d.get(self.base + "/ui/#/managers")
+            row = f'tr[data-manager="{name}"]'
+            self.find(row)
+            # Slots used / total and the lease time left, as the API says.
+            self.wait_text(row, f"{me['slots_used']} / {me['slots']}")
+            wait_until(lambda: re.search(r"\b\d+\.\d s\b", self.text_of(row)), what=f"lease left in {row}")
+            drain = f'button[data-drain="{name}"]'
+            question = f'[data-drain-question="{name}"]'
+            # Keyboard only. Escape cancels the confirmation: nothing is sent.
+            self.find(drain).send_keys(Keys.ENTER)
+            self.wait_text(question, f"Drain {name}?")
+            self.assertIn("only host up", self.text_of(question), "one host: its instances have nowhere to go")
+            active = self.d.switch_to.active_element
+            self.assertEqual(active.get_attribute("data-drain-confirm"), name, "focus moves to the confirmation")
+            self.shot("managers-drain-confirm")
+            active.send_keys(Keys.ESCAPE)
+            wait_until(lambda: not self.d.find_elements(By.CSS_SELECTOR, question), what="the confirmation to close")
+            wait_until(lambda: self.d.switch_to.active_element.get_attribute("data-drain") == name,
+                       what="focus back on the drain button")
+            self.assertFalse(self.manager_view()["draining"], "a cancelled drain sends nothing")
+            # An error from the API is shown in its row, as text: a stale CSRF
+            # token (what a page open across a new login sends) is refused.
+            csrf = self.d.execute_script("const c = app.csrf; app.csrf = 'stale'; return c;")
+            self.find(drain).click()
+            self.find(f'button[data-drain-confirm="{name}"]').click()
+            error = f'[data-manager-error="{name}"]'
+            self.wait_text(error, "missing or wrong X-CSRF-Token for this session (reload the dashboard)")
+            self.assertEqual(self.d.execute_script(
+                f"return document.querySelector('{error}').childElementCount"), 0, "the error is plain text")
+            self.assertFalse(self.manager_view()["draining"])
+            wait_until(lambda: self.d.find_element(By.CSS_SELECTOR, drain).is_enabled(),
+                       what="the drain button usable again after the error")
+            self.shot("managers-drain-error")
+            # Confirmed with the page's own token: the API reports the host
+            # draining (and cordoned: no new placements), and so does the page.
+            self.d.execute_script("app.csrf = arguments[0];", csrf)
+            self.find(drain).send_keys(Keys.ENTER)
+            self.d.switch_to.active_element.send_keys(Keys.ENTER)
+            wait_until(lambda: self.manager_view()["draining"], what="GET /v1/managers to say draining")
+            self.assertEqual(self.manager_view()["state"], "cordoned")
+            self.wait_text(f"{row} .state", "draining")
+            self.wait_text(drain, "Draining")
+            self.assertFalse(self.d.find_element(By.CSS_SELECTOR, drain).is_enabled(),
+                             "no second drain while one is in progress")
+            self.assertEqual(self.text_of(error), "", "the earlier error is gone")
+            # The only host: the owner finds nowhere to move the instance and
+            # says so; the instance keeps serving.
+            wait_until(lambda: f"{name} is being drained" in self.agent.events("web"), timeout=20,
+                       what="the owner to say the host is being drained")
+            after = self.agent.instances("web")
+            self.assertEqual([(i["id"], i["state"]) for i in after], [(instance["id"], "active")])
+            self.assertEqual(self.agent.status("web")["healthy"], 1)
+            self.shot("managers-draining")
+            # Uncordon ends the drain, from the page too.
+            self.find(f'button[data-uncordon="{name}"]').click()
+            wait_until(lambda: (lambda m: m["state"] == "up" and not m["draining"])(self.manager_view()),
+                       what="uncordoned: up, not draining")
+            self.wait_text(f"{row} .state", "up")
+            wait_until(lambda: self.d.find_element(By.CSS_SELECTOR, drain).is_enabled(),
+                       what="the drain button enabled again")
 
         def test_keyboard_reaches_every_control_of_the_endpoint_page(self):
             self.login()
