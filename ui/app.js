@@ -582,7 +582,11 @@ async function showManagers() {
   const rows = new Map();       // name → {tr, cells, actions, detail, confirm, error, controlsKey}
   const confirming = new Set();  // names whose drain waits for its confirmation
   const busy = new Map();       // name → the verb being sent
-  const requested = new Set();  // drained here, until the list says so
+  // What this page changed, shown until the stream agrees: a sample taken
+  // just before the change can arrive after it, and must not undo it on
+  // screen. Three samples that still disagree (someone else changed it
+  // back) end the overlay.
+  const expected = new Map();   // name → {state, draining, samples}
   const refocus = new Set();    // rows whose controls had focus when they were rebuilt
   let last = [];
 
@@ -600,8 +604,9 @@ async function showManagers() {
     render(last);
     try {
       await api("POST", "/v1/managers/" + encodeURIComponent(name) + "/" + verb);
-      if (verb === "drain") requested.add(name);
-      else requested.delete(name);
+      const now = last.find((m) => m.name === name) || {};
+      expected.set(name, {state: verb === "uncordon" ? "up" : "cordoned",
+                          draining: verb === "drain" || (verb === "cordon" && !!now.draining), samples: 3});
     } catch (e) {
       const r = rows.get(name);
       if (r) { r.error.textContent = e.message; showDetail(r); }   // plain text, under its row
@@ -615,7 +620,7 @@ async function showManagers() {
 
   const buttons = (m) => {
     const name = m.name;
-    const draining = m.draining || requested.has(name);
+    const draining = m.draining;
     const sending = busy.get(name);
     const cordonButton = m.state === "cordoned" || draining
       ? el("button", {type: "button", "data-uncordon": name, onclick: send(name, "uncordon"),
@@ -653,13 +658,20 @@ async function showManagers() {
       el("button", {type: "button", "data-drain-cancel": name, onclick: cancel, text: "Cancel"}));
   };
 
-  const render = (list) => {
+  // `sampled`: the list is a stream sample (in order), not a read-back.
+  const render = (list, sampled) => {
+    list = list.map((m) => {
+      const want = expected.get(m.name);
+      if (!want || m.state === "gone") return m;
+      const agrees = m.state === want.state && !!m.draining === want.draining;
+      if (sampled && (agrees || --want.samples <= 0)) expected.delete(m.name);
+      return agrees || !expected.has(m.name) ? m : Object.assign({}, m, {state: want.state, draining: want.draining});
+    });
     last = list;
     const up = list.filter((m) => m.state !== "gone").map((m) => m.name);
     const seen = new Set();
     for (const m of list) {
       seen.add(m.name);
-      if (m.draining) requested.delete(m.name);
       if (m.state === "gone") confirming.delete(m.name);
       let row = rows.get(m.name);
       if (!row) {
@@ -676,7 +688,7 @@ async function showManagers() {
         row = {tr, cells, actions, detail, confirm, error, controlsKey: ""};
         rows.set(m.name, row);
       }
-      const draining = m.draining || requested.has(m.name);
+      const draining = !!m.draining;
       const c = row.cells;
       c.address.textContent = m.address || "";
       const state = draining ? "draining" : (m.state || "up");
@@ -725,7 +737,7 @@ async function showManagers() {
     if (e.status !== 401) document.getElementById("stream-note").textContent = e.message;
     return;
   }
-  openStream("managers=1", {sample: (s) => render(s.managers || [])});
+  openStream("managers=1", {sample: (s) => render(s.managers || [], true)});
 }
 
 // ---------------------------------------------------------------- routing

@@ -136,6 +136,15 @@ else:
             return self.d.execute_script(
                 "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
 
+        def enabled(self, css):
+            """True when css names a control that is there and enabled (one read in the page)."""
+            return self.d.execute_script(
+                "const e = document.querySelector(arguments[0]); return !!e && !e.disabled;", css)
+
+        def focused(self, attribute):
+            """The focused element's attribute (one read in the page)."""
+            return self.d.execute_script("return document.activeElement.getAttribute(arguments[0]);", attribute)
+
         def wait_text(self, css, needle, timeout=20):
             return wait_until(lambda: needle in self.text_of(css), timeout=timeout,
                               what=f"{needle!r} in {css} (now {self.text_of(css)!r})")
@@ -368,13 +377,11 @@ static_instances = 127.0.0.1:{backend.port}
             self.find(drain).send_keys(Keys.ENTER)
             self.wait_text(question, f"Drain {name}?")
             self.assertIn("only host up", self.text_of(question), "one host: its instances have nowhere to go")
-            active = self.d.switch_to.active_element
-            self.assertEqual(active.get_attribute("data-drain-confirm"), name, "focus moves to the confirmation")
+            self.assertEqual(self.focused("data-drain-confirm"), name, "focus moves to the confirmation")
             self.shot("managers-drain-confirm")
-            active.send_keys(Keys.ESCAPE)
+            self.d.switch_to.active_element.send_keys(Keys.ESCAPE)
             wait_until(lambda: not self.d.find_elements(By.CSS_SELECTOR, question), what="the confirmation to close")
-            wait_until(lambda: self.d.switch_to.active_element.get_attribute("data-drain") == name,
-                       what="focus back on the drain button")
+            wait_until(lambda: self.focused("data-drain") == name, what="focus back on the drain button")
             self.assertFalse(self.manager_view()["draining"], "a cancelled drain sends nothing")
             # An error from the API is shown in its row, as text: a stale CSRF
             # token (what a page open across a new login sends) is refused.
@@ -386,8 +393,7 @@ static_instances = 127.0.0.1:{backend.port}
             self.assertEqual(self.d.execute_script(
                 f"return document.querySelector('{error}').childElementCount"), 0, "the error is plain text")
             self.assertFalse(self.manager_view()["draining"])
-            wait_until(lambda: self.d.find_element(By.CSS_SELECTOR, drain).is_enabled(),
-                       what="the drain button usable again after the error")
+            wait_until(lambda: self.enabled(drain), what="the drain button usable again after the error")
             self.shot("managers-drain-error")
             # Confirmed with the page's own token: the API reports the host
             # draining (and cordoned: no new placements), and so does the page.
@@ -398,8 +404,7 @@ static_instances = 127.0.0.1:{backend.port}
             self.assertEqual(self.manager_view()["state"], "cordoned")
             self.wait_text(f"{row} .state", "draining")
             self.wait_text(drain, "Draining")
-            self.assertFalse(self.d.find_element(By.CSS_SELECTOR, drain).is_enabled(),
-                             "no second drain while one is in progress")
+            self.assertFalse(self.enabled(drain), "no second drain while one is in progress")
             self.assertEqual(self.text_of(error), "", "the earlier error is gone")
             # The only host: the owner finds nowhere to move the instance and
             # says so; the instance keeps serving.
@@ -414,8 +419,7 @@ static_instances = 127.0.0.1:{backend.port}
             wait_until(lambda: (lambda m: m["state"] == "up" and not m["draining"])(self.manager_view()),
                        what="uncordoned: up, not draining")
             self.wait_text(f"{row} .state", "up")
-            wait_until(lambda: self.d.find_element(By.CSS_SELECTOR, drain).is_enabled(),
-                       what="the drain button enabled again")
+            wait_until(lambda: self.enabled(drain), what="the drain button enabled again")
 
         def test_keyboard_reaches_every_control_of_the_endpoint_page(self):
             self.login()
