@@ -506,19 +506,46 @@ async function showEndpoint(name) {
       await api("POST", "/v1/endpoints/" + encodeURIComponent(name) + "/instances/" + encodeURIComponent(id) + "/drain");
     } catch (e) { drainMsg.textContent = e.message; ev.target.disabled = false; }
   };
-  let instKey = "";
+  // Rows are kept per instance and updated in place: a new health result
+  // (a slow check under load says "timed out" once) changes a cell's text,
+  // never the Drain button under the operator's click or focus.
+  const instRows = new Map();  // id → {tr, cells, actionKey}
+  const noInstances = el("tr", {}, el("td", {colspan: 7, class: "muted", text: "No instances."}));
   const renderInstances = (list) => {
-    const key = JSON.stringify(list.map((i) => [i.id, i.state, i.health, i.address]));
-    if (key === instKey) return;  // keep focus on the buttons while nothing changes
-    instKey = key;
-    instBody.replaceChildren(...list.map((i) => el("tr", {"data-instance": i.id},
-      el("th", {scope: "row", text: i.id}), el("td", {}, stateBadge(i.state)), el("td", {text: i.manager}),
-      el("td", {text: i.address}), el("td", {text: i.health || "–"}), el("td", {text: timeText(i.since_ms)}),
-      el("td", {}, (i.state === "active" || i.state === "starting") && info.config.endpoint.cloud !== "static"
-        ? el("button", {type: "button", class: "danger", "data-drain": i.id, onclick: drain(i.id),
-                        "aria-label": "Drain " + i.id, text: "Drain"})
-        : ""))));
-    if (list.length === 0) instBody.append(el("tr", {}, el("td", {colspan: 7, class: "muted", text: "No instances."})));
+    const seen = new Set();
+    for (const i of list) {
+      seen.add(i.id);
+      let row = instRows.get(i.id);
+      if (!row) {
+        const cells = {state: el("td"), manager: el("td"), address: el("td"), health: el("td"), since: el("td"),
+                       action: el("td")};
+        const tr = el("tr", {"data-instance": i.id}, el("th", {scope: "row", text: i.id}), cells.state,
+                      cells.manager, cells.address, cells.health, cells.since, cells.action);
+        row = {tr, cells, actionKey: null};
+        instRows.set(i.id, row);
+      }
+      const c = row.cells;
+      if (c.state.textContent !== i.state) c.state.replaceChildren(stateBadge(i.state));
+      c.manager.textContent = i.manager;
+      c.address.textContent = i.address;
+      c.health.textContent = i.health || "–";
+      c.since.textContent = timeText(i.since_ms);
+      const drainable = (i.state === "active" || i.state === "starting") && info.config.endpoint.cloud !== "static";
+      if (row.actionKey !== drainable) {
+        row.actionKey = drainable;
+        c.action.replaceChildren(drainable
+          ? el("button", {type: "button", class: "danger", "data-drain": i.id, onclick: drain(i.id),
+                          "aria-label": "Drain " + i.id, text: "Drain"})
+          : "");
+      }
+    }
+    for (const [id, row] of instRows) {
+      if (!seen.has(id)) { row.tr.remove(); instRows.delete(id); }
+    }
+    const want = list.length ? list.map((i) => instRows.get(i.id).tr) : [noInstances];
+    // A row already in place is not moved (moving would drop its focus).
+    want.forEach((tr, at) => { if (instBody.children[at] !== tr) instBody.insertBefore(tr, instBody.children[at] || null); });
+    while (instBody.children.length > want.length) instBody.lastChild.remove();
   };
 
   const addLog = (e) => {

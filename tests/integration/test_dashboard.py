@@ -292,9 +292,9 @@ else:
             wrk = start_wrk(f"http://127.0.0.1:{port}/", duration_s=12, connections=4)
             try:
                 time.sleep(2)
-                button = self.d.find_elements(By.CSS_SELECTOR, "button[data-drain]")[0]
-                victim = button.get_attribute("data-drain")
-                button.click()
+                victim = self.d.execute_script(
+                    "return document.querySelector('button[data-drain]').getAttribute('data-drain');")
+                self.find(f'button[data-drain="{victim}"]').click()
                 self.wait_text("#event-log", f"{victim}")
                 self.wait_text("#event-log", "drained by an operator")
                 wait_until(lambda: victim not in {i["id"] for i in self.agent.instances("web")}, timeout=30,
