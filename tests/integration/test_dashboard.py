@@ -146,8 +146,12 @@ else:
             return self.d.execute_script("return document.activeElement.getAttribute(arguments[0]);", attribute)
 
         def wait_text(self, css, needle, timeout=20):
-            return wait_until(lambda: needle in self.text_of(css), timeout=timeout,
-                              what=f"{needle!r} in {css} (now {self.text_of(css)!r})")
+            try:
+                return wait_until(lambda: needle in self.text_of(css), timeout=timeout, what=f"{needle!r} in {css}")
+            except AssertionError as e:
+                # What the page and the agent said at the end of the wait.
+                raise AssertionError(f"{e}\n{css} now: {self.text_of(css)!r}\n"
+                                     f"agent log (tail):\n{self.agent.agent_log()[-3000:]}") from None
 
         def login(self):
             self.d.get(self.base + "/ui/")
@@ -219,7 +223,7 @@ else:
                            what="the rate chart to receive points above zero")
                 self.shot("endpoint-under-load")
             finally:
-                wrk.wait(timeout=30)
+                wrk.communicate(timeout=30)  # reads and closes its pipe
             # One sample a second through the page's one stream, not more.
             n0 = self.d.execute_script("return window.reactorCharts.rate.data.datasets[0].data.length")
             time.sleep(5)
