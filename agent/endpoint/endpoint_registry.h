@@ -104,6 +104,9 @@ class EndpointRegistry {
   // The last record of each endpoint that decoded; protected by good_mu_.
   mutable std::mutex good_mu_;
   mutable std::map<std::string, EndpointRecord> last_good_;
+  // The stored value last_good_ was decoded from (a record read again
+  // unchanged is not parsed again); protected by good_mu_.
+  mutable std::map<std::string, std::string> good_value_;
 };
 
 /// Reads /proc/net/tcp{,6} for listening ports.

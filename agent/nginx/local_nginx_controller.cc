@@ -449,7 +449,13 @@ void LocalNginxController::AdmitLocked() {
   if (!Dynamic()) return;
   // Routes of endpoints on servers nginx has are live once pushed.
   for (const EndpointConfig& e : endpoints_) {
-    if (live_servers_.count(ServerKey(e))) current_[e.name] = e;
+    if (!live_servers_.count(ServerKey(e))) continue;
+    auto it = current_.find(e.name);
+    if (it == current_.end()) {
+      current_.emplace(e.name, e);
+    } else if (it->second != e) {
+      it->second = e;
+    }
   }
   RouteTables routes = BuildRouteTables(endpoints_);
   if (routes != routes_) {
@@ -460,6 +466,12 @@ void LocalNginxController::AdmitLocked() {
 
 Status LocalNginxController::ApplySites(const std::vector<EndpointConfig>& endpoints) {
   std::lock_guard<std::mutex> lock(mu_);
+  // The same sites again (most rounds): nothing to admit or render; a
+  // refusal that is due for a retry is Flush's.
+  if (sites_applied_ && endpoints == wanted_) {
+    SyncPushesLocked();
+    return Status::Ok();
+  }
   wanted_ = endpoints;
   sites_applied_ = true;
   AdmitLocked();

@@ -9,11 +9,27 @@
 
 namespace reactor {
 
-Status NginxSync::ApplySitesLocked() {
-  std::vector<EndpointConfig> sites;
-  sites.reserve(sites_.size());
-  for (const auto& [name, site] : sites_) sites.push_back(site.config);
-  return nginx_.ApplySites(sites);
+void NginxSync::UpsertLocked(const EndpointRecord& rec) {
+  auto it = sites_.find(rec.name);
+  if (it == sites_.end()) {
+    sites_.emplace(rec.name, Site{rec.mod_revision, configs_.size()});
+    configs_.push_back(ServedConfig(rec));
+    return;
+  }
+  // The same revision of a record serves the same: no copy.
+  if (it->second.revision == rec.mod_revision) return;
+  it->second.revision = rec.mod_revision;
+  configs_[it->second.index] = ServedConfig(rec);
+}
+
+void NginxSync::EraseLocked(std::map<std::string, Site>::iterator it) {
+  const size_t index = it->second.index;
+  if (index + 1 != configs_.size()) {
+    configs_[index] = std::move(configs_.back());
+    sites_.at(configs_[index].name).index = index;
+  }
+  configs_.pop_back();
+  sites_.erase(it);
 }
 
 Status NginxSync::ApplyChanged(const std::vector<Change>& changes) {
@@ -25,19 +41,19 @@ Status NginxSync::ApplyChanged(const std::vector<Change>& changes) {
   for (const Change& c : changes) {
     auto it = sites_.find(c.name);
     if (c.rec && c.rec->config_known) {
-      if (it != sites_.end() && it->second.revision > c.rec->mod_revision) continue;
-      sites_[c.name] = Site{c.rec->mod_revision, ServedConfig(*c.rec)};
+      if (it != sites_.end() && it->second.revision >= c.rec->mod_revision) continue;
+      UpsertLocked(*c.rec);
       deleted_.erase(c.name);
       changed = true;
     } else if (!c.rec) {
       deleted_[c.name] = std::max(deleted_[c.name], c.revision);
       if (it != sites_.end() && it->second.revision < c.revision) {
-        sites_.erase(it);
+        EraseLocked(it);
         changed = true;
       }
     }
   }
-  return changed ? ApplySitesLocked() : Status::Ok();
+  return changed ? nginx_.ApplySites(configs_) : Status::Ok();
 }
 
 void NginxSync::Push(const Round& round) {
@@ -56,15 +72,16 @@ void NginxSync::Push(const Round& round) {
       if (gone != deleted_.end() && gone->second > rec.mod_revision) continue;  // deleted since the read
       auto it = sites_.find(rec.name);
       if (it != sites_.end() && it->second.revision > rec.mod_revision) continue;  // applied since the read
-      sites_[rec.name] = Site{rec.mod_revision, ServedConfig(rec)};
+      UpsertLocked(rec);
     }
     for (auto it = sites_.begin(); it != sites_.end();) {
       // Absent from the round: gone by the revision the round read at,
       // unless created (or re-read) since.
-      bool stale = !seen.count(it->first) && it->second.revision <= round.endpoints_revision;
-      it = stale ? sites_.erase(it) : std::next(it);
+      auto next = std::next(it);
+      if (!seen.count(it->first) && it->second.revision <= round.endpoints_revision) EraseLocked(it);
+      it = next;
     }
-    st = ApplySitesLocked();
+    st = nginx_.ApplySites(configs_);
     primed_ = true;
   }
   if (!st.ok()) spdlog::warn("nginx: {}", st.ToString());
