@@ -71,17 +71,14 @@ Result<EndpointRecord> EndpointRegistry::Decode(const KeyValue& kv) const {
     // Parsed only when the record changed: a round reads every endpoint.
     std::lock_guard<std::mutex> lock(good_mu_);
     auto it = last_good_.find(name);
-    auto raw = good_value_.find(name);
-    if (it != last_good_.end() && raw != good_value_.end() && it->second.mod_revision == kv.mod_revision &&
-        raw->second == kv.value) {
-      return it->second;
+    if (it != last_good_.end() && it->second.record.mod_revision == kv.mod_revision && it->second.value == kv.value) {
+      return it->second.record;
     }
   }
   auto strict = DecodeStrict(name, kv);
   if (strict.ok()) {
     std::lock_guard<std::mutex> lock(good_mu_);
-    last_good_[name] = *strict;
-    good_value_[name] = kv.value;
+    last_good_[name] = Good{*strict, kv.value};
     return strict;
   }
   // What no longer reads is not an orphan: keep what is known of it.
@@ -102,7 +99,7 @@ Result<EndpointRecord> EndpointRegistry::Decode(const KeyValue& kv) const {
   {
     std::lock_guard<std::mutex> lock(good_mu_);
     auto it = last_good_.find(name);
-    if (it != last_good_.end()) good = it->second;
+    if (it != last_good_.end()) good = it->second.record;
   }
   if (!good) {
     auto stored = store_.Get(LastGoodEndpointKey(name));
@@ -352,7 +349,6 @@ Status EndpointRegistry::Remove(const std::string& name) {
   {
     std::lock_guard<std::mutex> lock(good_mu_);
     last_good_.erase(name);
-    good_value_.erase(name);
   }
   if (!existing.ok() || !existing->config_known) return Status::Ok();
   // The claim goes only if it is still this endpoint's.

@@ -101,12 +101,14 @@ class EndpointRegistry {
   Store& store_;
   const HostPortProbe* probe_;
 
-  // The last record of each endpoint that decoded; protected by good_mu_.
+  // The last record of each endpoint that decoded, with the stored value it
+  // came from (a record read again unchanged is not parsed again).
+  struct Good {
+    EndpointRecord record;
+    std::string value;
+  };
   mutable std::mutex good_mu_;
-  mutable std::map<std::string, EndpointRecord> last_good_;
-  // The stored value last_good_ was decoded from (a record read again
-  // unchanged is not parsed again); protected by good_mu_.
-  mutable std::map<std::string, std::string> good_value_;
+  mutable std::map<std::string, Good> last_good_;  // protected by good_mu_
 };
 
 /// Reads /proc/net/tcp{,6} for listening ports.
