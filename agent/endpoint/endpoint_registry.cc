@@ -200,7 +200,8 @@ Result<int64_t> EndpointRegistry::ValidateAgainstOthers(const EndpointConfig& cf
 }
 
 Status EndpointRegistry::Write(const EndpointRecord& rec, int64_t expected_revision, const EndpointRecord* previous,
-                               std::optional<int64_t> port_guard) {
+                               std::optional<int64_t> port_guard, bool* lost_race) {
+  if (lost_race != nullptr) *lost_race = false;
   const std::string key = EndpointKey(rec.name);
   Txn txn;
   txn.compares.push_back(expected_revision == 0 ? Compare::Absent(key) : Compare::ModRevisionIs(key, expected_revision));
@@ -244,13 +245,12 @@ Status EndpointRegistry::Write(const EndpointRecord& rec, int64_t expected_revis
   }
   auto r = store_.Commit(txn);
   if (!r.ok()) return r.status();
-  if (!r->succeeded) return Status::Conflict(ConcurrentChange(rec));
+  if (!r->succeeded) {
+    if (lost_race != nullptr) *lost_race = true;
+    return Status::Conflict("endpoint '" + rec.name + "' or the endpoint serving " + UrlText(rec.config) +
+                            " was changed concurrently; try again");
+  }
   return Status::Ok();
-}
-
-std::string EndpointRegistry::ConcurrentChange(const EndpointRecord& rec) {
-  return "endpoint '" + rec.name + "' or the endpoint serving " + UrlText(rec.config) +
-         " was changed concurrently; try again";
 }
 
 Result<bool> EndpointRegistry::Put(const std::string& name, const std::string& ini, const std::string& source) {
@@ -280,8 +280,9 @@ Result<bool> EndpointRegistry::Put(const std::string& name, const std::string& i
       return existing.status();
     }
     created = expected == 0;
-    written = Write(rec, expected, existing.ok() ? &*existing : nullptr, *guard);
-    if (!IsConcurrentChange(written, rec)) break;
+    bool lost = false;
+    written = Write(rec, expected, existing.ok() ? &*existing : nullptr, *guard, &lost);
+    if (!lost) break;
   }
   if (!written.ok()) return written;
   return created;
@@ -307,8 +308,9 @@ Status EndpointRegistry::Set(const std::string& name, const std::string& section
     rec.config = std::move(changed->first);
     rec.problem.clear();
     rec.config_known = true;
-    written = Write(rec, existing->mod_revision, &*existing, *guard);
-    if (!IsConcurrentChange(written, rec)) break;
+    bool lost = false;
+    written = Write(rec, existing->mod_revision, &*existing, *guard, &lost);
+    if (!lost) break;
   }
   return written;
 }
@@ -317,10 +319,6 @@ Status EndpointRegistry::LostRace(const Status& invalid, int attempt) {
   // What a concurrent writer just committed is what makes it invalid now.
   if (attempt == 0 || invalid.code() != Status::Code::kInvalidArgument) return invalid;
   return Status::Conflict(invalid.message() + " (changed concurrently)");
-}
-
-bool EndpointRegistry::IsConcurrentChange(const Status& st, const EndpointRecord& rec) {
-  return st.code() == Status::Code::kConflict && st.message() == ConcurrentChange(rec);
 }
 
 Status EndpointRegistry::SetState(const std::string& name, EndpointState state) {

@@ -86,12 +86,11 @@ class EndpointRegistry {
   /// `expected_revision`), its last-good copy and its URL claim (iff no
   /// other live endpoint holds the claim), releasing `previous`'s claim when
   /// the URL changed; with `port_guard`, the host:port's guard key iff its
-  /// mod revision is still that (0: absent), rewritten.
+  /// mod revision is still that (0: absent), rewritten. `*lost_race` (if
+  /// given) is true iff the transaction's compares failed (a Conflict that
+  /// validating again may resolve).
   Status Write(const EndpointRecord& rec, int64_t expected_revision, const EndpointRecord* previous,
-               std::optional<int64_t> port_guard);
-  /// Write's Conflict when its transaction lost to another writer.
-  static std::string ConcurrentChange(const EndpointRecord& rec);
-  static bool IsConcurrentChange(const Status& st, const EndpointRecord& rec);
+               std::optional<int64_t> port_guard, bool* lost_race = nullptr);
   /// A validation failure found on a retry (after losing to a concurrent
   /// writer) is a Conflict: the other writer won.
   static Status LostRace(const Status& invalid, int attempt);
