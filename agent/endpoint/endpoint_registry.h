@@ -59,6 +59,9 @@ class EndpointRegistry {
   /// Thread-safe. `revision`, if given, receives the store revision read at.
   Result<std::vector<EndpointRecord>> List(int64_t* revision = nullptr) const;
   Result<EndpointRecord> Get(const std::string& name) const;
+  /// The record stored as `kv` (a key under EndpointPrefix()), as List and
+  /// Get read it: one that no longer reads keeps its last good config.
+  Result<EndpointRecord> Decode(const KeyValue& kv) const;
 
   /// Creates or replaces an endpoint's definition, keeping its state (a new
   /// endpoint starts `running`). Validates the INI, then against the other
@@ -95,7 +98,6 @@ class EndpointRegistry {
   /// writer) is a Conflict: the other writer won.
   static Status LostRace(const Status& invalid, int attempt);
   static constexpr int kWriteAttempts = 3;
-  Result<EndpointRecord> Decode(const KeyValue& kv) const;
 
   Store& store_;
   const HostPortProbe* probe_;

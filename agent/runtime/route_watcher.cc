@@ -43,23 +43,22 @@ bool RouteWatcher::Step(Duration timeout) {
     return true;
   }
   revision_ = w->revision;
-  // The last event of each endpoint decides; its record is read as it is now.
-  std::map<std::string, int64_t> changed;
+  // The last event of each endpoint decides: the record it carries, or
+  // its deletion.
+  std::map<std::string, const WatchEvent*> last;
   for (const WatchEvent& e : w->events) {
     const std::string name = e.kv.key.substr(EndpointPrefix().size());
-    if (!IsValidEndpointName(name)) continue;
-    changed[name] = e.kv.mod_revision;
+    if (IsValidEndpointName(name)) last[name] = &e;
   }
   std::vector<NginxSync::Change> changes;
-  for (const auto& [name, revision] : changed) {
+  for (const auto& [name, e] : last) {
     NginxSync::Change c;
     c.name = name;
-    c.revision = revision;
-    auto rec = registry_.Get(name);
-    if (rec.ok()) {
+    c.revision = e->kv.mod_revision;
+    if (e->type == WatchEvent::Type::kPut) {
+      auto rec = registry_.Decode(e->kv);
+      if (!rec.ok()) continue;  // the round will apply it
       c.rec = std::move(*rec);
-    } else if (!rec.status().IsNotFound()) {
-      return false;  // the round will apply it
     }
     changes.push_back(std::move(c));
   }

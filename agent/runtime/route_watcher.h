@@ -1,6 +1,6 @@
 // Applies endpoint route changes to nginx the moment their records change,
 // without waiting for the loop's next round (SPEC §7, zero-reload routing):
-// a watch on the endpoint records, each changed record read and handed to
+// a watch on the endpoint records, each changed record (as the watch carries it) handed to
 // the NginxSync's site book, which pushes it to nginx's routes (a reload
 // only for a new listen port, once reload_delay has passed). Members, and
 // everything else, stay with the round.
