@@ -140,8 +140,7 @@ Evaluation Evaluate(const RuleSet& set, long instances, const std::map<std::stri
     } else {
       auto it = metrics.find(rule.metric);
       if (it == metrics.end() || std::isnan(it->second)) {
-        if (std::find(ev.missing_metrics.begin(), ev.missing_metrics.end(), rule.metric) ==
-            ev.missing_metrics.end()) {
+        if (std::find(ev.missing_metrics.begin(), ev.missing_metrics.end(), rule.metric) == ev.missing_metrics.end()) {
           ev.missing_metrics.push_back(rule.metric);
         }
         continue;

@@ -34,11 +34,11 @@ struct blank : pegtl::star<pegtl::sor<pegtl::one<' ', '\t', '\r', '\f', '\v', '\
 
 struct digits : pegtl::plus<pegtl::digit> {};
 struct fraction_digits : digits {};  // must follow '.'
-struct number_body
-    : pegtl::sor<pegtl::seq<digits, pegtl::opt<pegtl::one<'.'>, pegtl::must<fraction_digits>>>,
-                 pegtl::seq<pegtl::one<'.'>, pegtl::must<fraction_digits>>> {};
+struct number_body : pegtl::sor<pegtl::seq<digits, pegtl::opt<pegtl::one<'.'>, pegtl::must<fraction_digits>>>,
+                                pegtl::seq<pegtl::one<'.'>, pegtl::must<fraction_digits>>> {};
 /// A unit is a word glued to the digits; the action rejects unknown ones.
-struct unit : pegtl::seq<pegtl::sor<pegtl::alpha, pegtl::one<'_'>>, pegtl::star<pegtl::sor<pegtl::alnum, pegtl::one<'_'>>>> {};
+struct unit
+    : pegtl::seq<pegtl::sor<pegtl::alpha, pegtl::one<'_'>>, pegtl::star<pegtl::sor<pegtl::alnum, pegtl::one<'_'>>>> {};
 struct number : pegtl::seq<number_body, pegtl::opt<unit>> {};
 
 struct negative_number {};  // raised on '-' where a number is expected
@@ -75,10 +75,10 @@ struct tail_value : value_of<After> {};
 template <typename After>
 struct lead_metric : metric {};  // the metric after a leading `VALUE OP`
 
-struct mixed_directions {};     // `5 < rate > 3`
-struct op_after_number {};      // `5 rate`
-struct op_after_metric {};      // `rate = 5`
-struct rule_without_bound {};   // `rate`
+struct mixed_directions {};    // `5 < rate > 3`
+struct op_after_number {};     // `5 rate`
+struct op_after_metric {};     // `rate = 5`
+struct rule_without_bound {};  // `rate`
 
 struct tail_lt : pegtl::seq<op_lt, ws, pegtl::must<tail_value<after_lt>>> {};
 struct tail_le : pegtl::seq<op_le, ws, pegtl::must<tail_value<after_le>>> {};
@@ -93,24 +93,22 @@ struct lead_le : op_le {};
 struct lead_gt : op_gt {};
 struct lead_ge : op_ge {};
 template <typename Tail, typename Opposite>
-struct optional_tail
-    : pegtl::sor<pegtl::seq<ws, Tail>, pegtl::seq<ws, pegtl::at<Opposite>, pegtl::raise<mixed_directions>>,
-                 pegtl::success> {};
+struct optional_tail : pegtl::sor<pegtl::seq<ws, Tail>,
+                                  pegtl::seq<ws, pegtl::at<Opposite>, pegtl::raise<mixed_directions>>, pegtl::success> {
+};
 template <typename LeadOp, typename After, typename Tail, typename Opposite>
 struct lead_form : pegtl::seq<LeadOp, ws, pegtl::must<lead_metric<After>>, optional_tail<Tail, Opposite>> {};
 struct less_form : pegtl::sor<lead_form<lead_le, after_le, tail_less, greater_op>,
                               lead_form<lead_lt, after_lt, tail_less, greater_op>> {};
 struct greater_form : pegtl::sor<lead_form<lead_ge, after_ge, tail_greater, less_op>,
                                  lead_form<lead_gt, after_gt, tail_greater, less_op>> {};
-struct number_rule
-    : pegtl::seq<lead_value, ws, pegtl::sor<less_form, greater_form, pegtl::raise<op_after_number>>> {};
+struct number_rule : pegtl::seq<lead_value, ws, pegtl::sor<less_form, greater_form, pegtl::raise<op_after_number>>> {};
 
 /// What may follow a complete rule on its line.
 struct rule_end : pegtl::sor<pegtl::eof, pegtl::one<'\n', ',', ';', '#'>, pegtl::keyword<'a', 'n', 'd'>> {};
 struct metric_rule
     : pegtl::seq<metric, ws,
-                 pegtl::sor<tail_less, tail_greater,
-                            pegtl::seq<pegtl::at<rule_end>, pegtl::raise<rule_without_bound>>,
+                 pegtl::sor<tail_less, tail_greater, pegtl::seq<pegtl::at<rule_end>, pegtl::raise<rule_without_bound>>,
                             pegtl::raise<op_after_metric>>> {};
 
 /// A whole rule; `number_rule` also raises on a leading '-'.
@@ -137,37 +135,53 @@ struct newline_link
 struct link : pegtl::sor<and_link, delimiter_link, newline_link> {};
 
 struct end_of_rules : pegtl::eof {};
-struct list : pegtl::seq<blank,
-                         pegtl::sor<pegtl::eof, pegtl::seq<pegtl::must<first_rule>, ws, pegtl::star<link>, blank,
-                                                           pegtl::must<end_of_rules>>>> {};
+struct list : pegtl::seq<blank, pegtl::sor<pegtl::eof, pegtl::seq<pegtl::must<first_rule>, ws, pegtl::star<link>, blank,
+                                                                  pegtl::must<end_of_rules>>>> {};
 
 // --- Error messages -----------------------------------------------------------
 
 template <typename>
 inline constexpr const char* error_message = nullptr;
 
-template <> inline constexpr auto error_message<fraction_digits> = "expected a digit after '.'";
-template <> inline constexpr auto error_message<negative_number> = "negative numbers are not allowed";
-template <> inline constexpr auto error_message<tail_value<after_lt>> = "expected a number after '<'";
-template <> inline constexpr auto error_message<tail_value<after_le>> = "expected a number after '<='";
-template <> inline constexpr auto error_message<tail_value<after_gt>> = "expected a number after '>'";
-template <> inline constexpr auto error_message<tail_value<after_ge>> = "expected a number after '>='";
-template <> inline constexpr auto error_message<lead_metric<after_lt>> = "expected a metric name after '<'";
-template <> inline constexpr auto error_message<lead_metric<after_le>> = "expected a metric name after '<='";
-template <> inline constexpr auto error_message<lead_metric<after_gt>> = "expected a metric name after '>'";
-template <> inline constexpr auto error_message<lead_metric<after_ge>> = "expected a metric name after '>='";
-template <> inline constexpr auto error_message<mixed_directions> =
+template <>
+inline constexpr auto error_message<fraction_digits> = "expected a digit after '.'";
+template <>
+inline constexpr auto error_message<negative_number> = "negative numbers are not allowed";
+template <>
+inline constexpr auto error_message<tail_value<after_lt>> = "expected a number after '<'";
+template <>
+inline constexpr auto error_message<tail_value<after_le>> = "expected a number after '<='";
+template <>
+inline constexpr auto error_message<tail_value<after_gt>> = "expected a number after '>'";
+template <>
+inline constexpr auto error_message<tail_value<after_ge>> = "expected a number after '>='";
+template <>
+inline constexpr auto error_message<lead_metric<after_lt>> = "expected a metric name after '<'";
+template <>
+inline constexpr auto error_message<lead_metric<after_le>> = "expected a metric name after '<='";
+template <>
+inline constexpr auto error_message<lead_metric<after_gt>> = "expected a metric name after '>'";
+template <>
+inline constexpr auto error_message<lead_metric<after_ge>> = "expected a metric name after '>='";
+template <>
+inline constexpr auto error_message<mixed_directions> =
     "a rule cannot mix '<' and '>': write both bounds in one direction, e.g. '5 < rate < 20'";
-template <> inline constexpr auto error_message<op_after_number> = "expected '<', '<=', '>' or '>=' after the number";
-template <> inline constexpr auto error_message<op_after_metric> = "expected '<', '<=', '>' or '>=' after the metric";
-template <> inline constexpr auto error_message<rule_without_bound> =
-    "a rule needs at least one bound, e.g. 'rate < 10'";
-template <> inline constexpr auto error_message<first_rule> = "expected a number or metric name";
-template <> inline constexpr auto error_message<rule_after_newline> = "expected a number or metric name";
-template <> inline constexpr auto error_message<rule_after_and> = "expected a rule after 'and'";
-template <> inline constexpr auto error_message<rule_after_delimiter> = "expected a rule after ',' or ';'";
-template <> inline constexpr auto error_message<end_of_rules> =
-    "expected ',', ';', 'and' or a new line after the rule";
+template <>
+inline constexpr auto error_message<op_after_number> = "expected '<', '<=', '>' or '>=' after the number";
+template <>
+inline constexpr auto error_message<op_after_metric> = "expected '<', '<=', '>' or '>=' after the metric";
+template <>
+inline constexpr auto error_message<rule_without_bound> = "a rule needs at least one bound, e.g. 'rate < 10'";
+template <>
+inline constexpr auto error_message<first_rule> = "expected a number or metric name";
+template <>
+inline constexpr auto error_message<rule_after_newline> = "expected a number or metric name";
+template <>
+inline constexpr auto error_message<rule_after_and> = "expected a rule after 'and'";
+template <>
+inline constexpr auto error_message<rule_after_delimiter> = "expected a rule after ',' or ';'";
+template <>
+inline constexpr auto error_message<end_of_rules> = "expected ',', ';', 'and' or a new line after the rule";
 
 struct errors {
   template <typename Rule>

@@ -51,9 +51,8 @@ struct UnitInfo {
   bool divides;
 };
 constexpr UnitInfo kUnits[] = {
-    {"ms", 1000, true},      {"s", 1, false},           {"k", 1e3, false},
-    {"M", 1e6, false},       {"G", 1e9, false},         {"KB", 1024, false},
-    {"MB", 1048576, false},  {"GB", 1073741824, false},
+    {"ms", 1000, true}, {"s", 1, false},     {"k", 1e3, false},      {"M", 1e6, false},
+    {"G", 1e9, false},  {"KB", 1024, false}, {"MB", 1048576, false}, {"GB", 1073741824, false},
 };
 
 template <typename Rule>
@@ -124,19 +123,27 @@ template <Op kOp>
 struct SetLeadOp {
   static void apply0(ParseState& st) { st.lead_op = kOp; }
 };
-template <> struct Action<g::lead_lt> : SetLeadOp<Op::kLess> {};
-template <> struct Action<g::lead_le> : SetLeadOp<Op::kLessEqual> {};
-template <> struct Action<g::lead_gt> : SetLeadOp<Op::kGreater> {};
-template <> struct Action<g::lead_ge> : SetLeadOp<Op::kGreaterEqual> {};
+template <>
+struct Action<g::lead_lt> : SetLeadOp<Op::kLess> {};
+template <>
+struct Action<g::lead_le> : SetLeadOp<Op::kLessEqual> {};
+template <>
+struct Action<g::lead_gt> : SetLeadOp<Op::kGreater> {};
+template <>
+struct Action<g::lead_ge> : SetLeadOp<Op::kGreaterEqual> {};
 
 template <Op kOp>
 struct SetTailOp {
   static void apply0(ParseState& st) { st.tail_op = kOp; }
 };
-template <> struct Action<g::tail_lt> : SetTailOp<Op::kLess> {};
-template <> struct Action<g::tail_le> : SetTailOp<Op::kLessEqual> {};
-template <> struct Action<g::tail_gt> : SetTailOp<Op::kGreater> {};
-template <> struct Action<g::tail_ge> : SetTailOp<Op::kGreaterEqual> {};
+template <>
+struct Action<g::tail_lt> : SetTailOp<Op::kLess> {};
+template <>
+struct Action<g::tail_le> : SetTailOp<Op::kLessEqual> {};
+template <>
+struct Action<g::tail_gt> : SetTailOp<Op::kGreater> {};
+template <>
+struct Action<g::tail_ge> : SetTailOp<Op::kGreaterEqual> {};
 
 struct SetMetric {
   template <typename ActionInput>
@@ -144,7 +151,8 @@ struct SetMetric {
     st.metric = in.string();
   }
 };
-template <> struct Action<g::metric> : SetMetric {};
+template <>
+struct Action<g::metric> : SetMetric {};
 template <typename After>
 struct Action<g::lead_metric<After>> : SetMetric {};
 
@@ -221,8 +229,8 @@ ParseError MakeError(std::string_view text, const pegtl::position& pos, std::str
 }  // namespace
 
 std::string ParseError::Format() const {
-  std::string out = "rules:" + std::to_string(line) + ":" + std::to_string(column) + ": " + message + "\n  " +
-                    source_line + "\n  ";
+  std::string out =
+      "rules:" + std::to_string(line) + ":" + std::to_string(column) + ": " + message + "\n  " + source_line + "\n  ";
   // Copy tabs so the caret lines up under the column however tabs render.
   for (int i = 0; i + 1 < column; ++i) {
     out += (static_cast<size_t>(i) < source_line.size() && source_line[i] == '\t') ? '\t' : ' ';

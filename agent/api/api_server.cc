@@ -90,8 +90,8 @@ void ReplyError(httplib::Response& res, const Status& st) {
 
 json RangeJson(const EndpointStatus& s) {
   if (!s.has_range) return nullptr;
-  return json::array({s.range_min ? json(*s.range_min) : json(nullptr),
-                      s.range_max ? json(*s.range_max) : json(nullptr)});
+  return json::array(
+      {s.range_min ? json(*s.range_min) : json(nullptr), s.range_max ? json(*s.range_max) : json(nullptr)});
 }
 
 json StatusJson(const EndpointRecord& rec, const std::optional<EndpointStatus>& st) {
@@ -192,20 +192,19 @@ void ApiServer::Routes() {
   // The bearer token, or a dashboard session (with its CSRF token for a
   // change): session_auth.h.
   s.set_pre_routing_handler([this, &c](const httplib::Request& req, httplib::Response& res) {
-    RequestCredentials cred{req.method, req.path, req.get_header_value("Authorization"),
-                            req.get_header_value("Cookie"), req.get_header_value("X-CSRF-Token")};
+    RequestCredentials cred{req.method, req.path, req.get_header_value("Authorization"), req.get_header_value("Cookie"),
+                            req.get_header_value("X-CSRF-Token")};
     switch (Authorize(cred, c.token, sessions_, c.metrics_without_token)) {
       case Access::kAllowed:
-      case Access::kPublic:
-        return httplib::Server::HandlerResponse::Unhandled;
+      case Access::kPublic: return httplib::Server::HandlerResponse::Unhandled;
       case Access::kMissingCsrf:
         res.status = 403;
         res.set_content(json{{"error", "missing or wrong X-CSRF-Token for this session (reload the dashboard)"},
-                             {"details", {{"code", 403}}}}.dump(),
+                             {"details", {{"code", 403}}}}
+                            .dump(),
                         "application/json");
         return httplib::Server::HandlerResponse::Handled;
-      case Access::kUnauthenticated:
-        break;
+      case Access::kUnauthenticated: break;
     }
     res.set_header("WWW-Authenticate", "Bearer");
     ReplyError(res, Status::Unauthenticated("missing or wrong bearer token"));
@@ -249,8 +248,8 @@ void ApiServer::Routes() {
   s.Put(ep, [&c](const httplib::Request& req, httplib::Response& res) {
     std::string name = req.matches[1];
     if (!IsValidEndpointName(name)) {
-      return ReplyError(res, Status::InvalidArgument("endpoint name '" + name +
-                                                     "' must match [a-z0-9][a-z0-9_-]{0,62}"));
+      return ReplyError(res,
+                        Status::InvalidArgument("endpoint name '" + name + "' must match [a-z0-9][a-z0-9_-]{0,62}"));
     }
     auto created = c.registry->Put(name, req.body, "api");
     if (!created.ok()) return ReplyError(res, created.status());
@@ -385,8 +384,8 @@ void ApiServer::Routes() {
                                               "; only a starting or active instance can be drained"));
     }
     if (inst->cloud == "static") {
-      return ReplyError(res, Status::InvalidArgument("instance " + id +
-                                                     " is a static backend; remove it from static_instances"));
+      return ReplyError(
+          res, Status::InvalidArgument("instance " + id + " is a static backend; remove it from static_instances"));
     }
     const std::string from = InstanceStateName(inst->state);
     inst->state = InstanceState::kDraining;
@@ -435,7 +434,7 @@ void ApiServer::Routes() {
     if (!st.ok()) return ReplyError(res, st);
     c.events->Record("", "cluster",
                      "manager " + name +
-                         (verb == "drain"    ? " draining: no new placements, its instances move elsewhere one at a time"
+                         (verb == "drain" ? " draining: no new placements, its instances move elsewhere one at a time"
                           : verb == "cordon" ? " cordoned: no new placements"
                                              : " uncordoned"));
     if (c.wake) c.wake();
@@ -448,7 +447,9 @@ Status ApiServer::Start(const std::string& listen, ApiRoutes* extra_routes) {
   REACTOR_RETURN_IF_ERROR(hub_.Start());
   Routes();
   RegisterStreamRoutes(*server_, stream_);
-  RegisterUiRoutes(*server_, {ctx_.ui_dir, "/usr/share/javascript", ctx_.token, ctx_.manager, ctx_.tls.enabled(), ctx_.telemetry}, sessions_);
+  RegisterUiRoutes(*server_,
+                   {ctx_.ui_dir, "/usr/share/javascript", ctx_.token, ctx_.manager, ctx_.tls.enabled(), ctx_.telemetry},
+                   sessions_);
   if (extra_routes) extra_routes->Register(*server_);
   server_->set_payload_max_length(1 << 20);
   // An idle keep-alive connection holds a worker: browsers keep several.

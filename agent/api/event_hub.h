@@ -71,7 +71,7 @@ class EventHub {
   mutable std::condition_variable cv_;
   // State below is protected by mu_.
   std::deque<HubEvent> ring_;
-  uint64_t end_ = 0;        // cursor after ring_.back()
+  uint64_t end_ = 0;         // cursor after ring_.back()
   uint64_t gap_before_ = 0;  // a reader whose cursor is below this missed events
   bool stop_ = false;
 

@@ -104,8 +104,8 @@ bool ConstantTimeEqual(const std::string& a, const std::string& b) {
 
 Access Authorize(const RequestCredentials& r, const std::string& token, SessionStore& sessions, bool metrics_public) {
   const bool read_only = r.method == "GET" || r.method == "HEAD";
-  if (read_only && (r.path == "/" || r.path == "/ui" || r.path.rfind("/ui/", 0) == 0 ||
-                    r.path.rfind("/javascript/", 0) == 0)) {
+  if (read_only &&
+      (r.path == "/" || r.path == "/ui" || r.path.rfind("/ui/", 0) == 0 || r.path.rfind("/javascript/", 0) == 0)) {
     return Access::kPublic;
   }
   if (r.method == "POST" && r.path == "/v1/session") return Access::kPublic;  // checks the token itself

@@ -89,10 +89,10 @@ struct RequestCredentials {
 };
 
 enum class Access {
-  kAllowed,        // bearer token, or a session (with the CSRF token for a change)
-  kPublic,         // needs nothing: the dashboard's files, the login itself
+  kAllowed,  // bearer token, or a session (with the CSRF token for a change)
+  kPublic,   // needs nothing: the dashboard's files, the login itself
   kUnauthenticated,
-  kMissingCsrf,    // a session without (or with a wrong) CSRF token on a change
+  kMissingCsrf,  // a session without (or with a wrong) CSRF token on a change
 };
 
 /// Decides whether a request may go on. `metrics_public`: [agent]

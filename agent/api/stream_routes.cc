@@ -132,8 +132,8 @@ void RegisterStreamRoutes(httplib::Server& server, StreamContext ctx) {
       state->log = req.get_param_value("log");
       if (state->log != "*" && state->log != kAgentLog) {
         if (!IsValidEndpointName(state->log)) {
-          return ReplyError(res, Status::InvalidArgument("log: '" + state->log +
-                                                         "' is not an endpoint name, _agent or *"));
+          return ReplyError(res,
+                            Status::InvalidArgument("log: '" + state->log + "' is not an endpoint name, _agent or *"));
         }
         auto rec = ctx.registry->Get(state->log);
         if (!rec.ok()) return ReplyError(res, rec.status());
@@ -143,18 +143,20 @@ void RegisterStreamRoutes(httplib::Server& server, StreamContext ctx) {
       const std::string a = req.get_param_value("after");
       char* end = nullptr;
       state->after = std::strtoull(a.c_str(), &end, 10);
-      if (a.empty() || *end != '\0') return ReplyError(res, Status::InvalidArgument("after: '" + a + "' is not a number"));
+      if (a.empty() || *end != '\0')
+        return ReplyError(res, Status::InvalidArgument("after: '" + a + "' is not a number"));
       state->has_after = true;
     }
     if (req.has_param("sample")) {
       std::set<std::string> seen;
       for (const std::string& n : SplitNames(req.get_param_value("sample"))) {
-        if (!IsValidEndpointName(n)) return ReplyError(res, Status::InvalidArgument("sample: '" + n + "' is not an endpoint name"));
+        if (!IsValidEndpointName(n))
+          return ReplyError(res, Status::InvalidArgument("sample: '" + n + "' is not an endpoint name"));
         if (seen.insert(n).second) state->sampled.push_back(n);
       }
       if (state->sampled.size() > kMaxSampled) {
-        return ReplyError(res, Status::InvalidArgument("sample: at most " + std::to_string(kMaxSampled) +
-                                                       " endpoints per stream"));
+        return ReplyError(
+            res, Status::InvalidArgument("sample: at most " + std::to_string(kMaxSampled) + " endpoints per stream"));
       }
     }
     state->managers = req.has_param("managers") && req.get_param_value("managers") == "1";
@@ -174,8 +176,7 @@ void RegisterStreamRoutes(httplib::Server& server, StreamContext ctx) {
     res.set_header("X-Accel-Buffering", "no");
     StreamSlots* slots = ctx.slots;
     res.set_chunked_content_provider(
-        "text/event-stream",
-        [ctx, state](size_t, httplib::DataSink& sink) { return Pump(ctx, *state, sink); },
+        "text/event-stream", [ctx, state](size_t, httplib::DataSink& sink) { return Pump(ctx, *state, sink); },
         [slots](bool) { slots->Release(); });
   });
 }

@@ -110,9 +110,8 @@ void RegisterUiRoutes(httplib::Server& server, UiSettings settings, SessionStore
 
   server.Post("/v1/session", [settings, &sessions](const httplib::Request& req, httplib::Response& res) {
     json body = json::parse(req.body, nullptr, false);
-    std::string token = body.is_object() && body.contains("token") && body["token"].is_string()
-                            ? body["token"].get<std::string>()
-                            : "";
+    std::string token =
+        body.is_object() && body.contains("token") && body["token"].is_string() ? body["token"].get<std::string>() : "";
     while (!token.empty() && isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
     while (!token.empty() && isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
     if (token.empty() || !ConstantTimeEqual(token, settings.token)) {
@@ -125,9 +124,8 @@ void RegisterUiRoutes(httplib::Server& server, UiSettings settings, SessionStore
       }
       std::this_thread::sleep_for(SessionStore::kWrongTokenDelay);
       sessions.EndWrongTokenDelay();
-      return ReplyError(res, Status::Unauthenticated(
-                                 "wrong token: paste the whole contents of the agent's token_file "
-                                 "(default /etc/reactor/token)"));
+      return ReplyError(res, Status::Unauthenticated("wrong token: paste the whole contents of the agent's token_file "
+                                                     "(default /etc/reactor/token)"));
     }
     SessionStore::Session s = sessions.Create();
     if (s.id.empty()) return ReplyError(res, Status::Internal("cannot read /dev/urandom for a session id"));
@@ -145,8 +143,9 @@ void RegisterUiRoutes(httplib::Server& server, UiSettings settings, SessionStore
     const std::string text = body.value("rules", "");
     const long min = body.value("min", 0L), max = body.value("max", 0L);
     if (min < 0 || max < min) {
-      return ReplyError(res, Status::InvalidArgument("min (" + std::to_string(min) + ") must be 0 or more and at most max (" +
-                                                     std::to_string(max) + ")"));
+      return ReplyError(
+          res, Status::InvalidArgument("min (" + std::to_string(min) + ") must be 0 or more and at most max (" +
+                                       std::to_string(max) + ")"));
     }
     rules::ParseResult parsed = rules::ParseRules(text);
     if (!parsed.ok()) {

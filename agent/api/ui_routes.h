@@ -31,11 +31,11 @@ class Server;
 namespace reactor {
 
 struct UiSettings {
-  std::string ui_dir;          // empty: DefaultUiDir()
+  std::string ui_dir;  // empty: DefaultUiDir()
   std::string javascript_dir = "/usr/share/javascript";
   std::string token;
   std::string manager;
-  bool tls = false;            // the listener is TLS: cookies get Secure
+  bool tls = false;                      // the listener is TLS: cookies get Secure
   TelemetrySource* telemetry = nullptr;  // null: no rules preview
 };
 

@@ -33,7 +33,7 @@ inline const std::string kBackupRunningKey = "/reactor/jobs/backup/running";
 inline const std::string kBackupLastKey = "/reactor/jobs/backup/last";
 
 struct BackupSettings {
-  std::string dir;      // absolute; empty = backups off
+  std::string dir;  // absolute; empty = backups off
   BackupRetention keep;
   std::string manager;  // this agent's name, in the job key and events
   Duration period{3600 * 1000};

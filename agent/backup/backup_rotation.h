@@ -11,15 +11,15 @@
 namespace reactor {
 
 struct BackupRetention {
-  int hours = 24;   // the newest backup of each of the last `hours` hours
-  int days = 14;    // ... of each of the last `days` days (UTC)
-  int weeks = 4;    // ... of each of the last `weeks` weeks (Monday to Sunday, UTC)
-  int months = 3;   // ... of each of the last `months` calendar months (UTC)
+  int hours = 24;  // the newest backup of each of the last `hours` hours
+  int days = 14;   // ... of each of the last `days` days (UTC)
+  int weeks = 4;   // ... of each of the last `weeks` weeks (Monday to Sunday, UTC)
+  int months = 3;  // ... of each of the last `months` calendar months (UTC)
 };
 
 struct BackupFile {
-  std::string name;      // file name in the backup dir
-  int64_t time_ms = 0;   // when it was taken (wall clock, from its name)
+  std::string name;     // file name in the backup dir
+  int64_t time_ms = 0;  // when it was taken (wall clock, from its name)
 };
 
 /// "state-20261203T100000Z.db": the name of a backup taken at `time_ms`

@@ -87,9 +87,7 @@ InstalledAgent FindInstalledAgent() {
 
 }  // namespace
 
-nlohmann::json ApiResponse::Json() const {
-  return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-}
+nlohmann::json ApiResponse::Json() const { return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false); }
 
 ApiClient::ApiClient(const GlobalOptions& opts) {
   // Each setting: flag, else environment, else the installed agent.conf,
@@ -123,8 +121,8 @@ ApiClient::ApiClient(const GlobalOptions& opts) {
     ca_file_.clear();  // REACTOR_CA_FILE is for the https agents it is set for
   }
   if (!ca_file_.empty() && !std::ifstream(ca_file_)) {
-    std::cerr << "reactor: CA file " << ca_file_ << " (--ca-file or REACTOR_CA_FILE): cannot read: "
-              << std::strerror(errno) << "\n";
+    std::cerr << "reactor: CA file " << ca_file_
+              << " (--ca-file or REACTOR_CA_FILE): cannot read: " << std::strerror(errno) << "\n";
     throw CliExit{kExitBadInput};
   }
 
@@ -205,8 +203,7 @@ ApiResponse ApiClient::Request(const std::string& method, const std::string& pat
       out.transport_error += ca_file_.empty()
                                  ? " (the agent's certificate is not signed by a CA this host trusts: "
                                    "give the CA that signed it with --ca-file or REACTOR_CA_FILE)"
-                                 : " (the agent's certificate does not verify against the CA file " + ca_file_ +
-                                       ")";
+                                 : " (the agent's certificate does not verify against the CA file " + ca_file_ + ")";
     } else if ((rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR) && url.rfind("http://", 0) == 0 &&
                unix_socket_.empty()) {
       out.transport_error += " (if the agent serves TLS, use --api https://HOST:PORT and --ca-file)";

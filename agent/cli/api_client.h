@@ -12,7 +12,7 @@
 namespace reactor::cli {
 
 struct ApiResponse {
-  long status = 0;          // HTTP status; 0 when the request did not complete
+  long status = 0;  // HTTP status; 0 when the request did not complete
   std::string body;
   std::string transport_error;  // set when status == 0
   /// The body as JSON, or a null json when it is not JSON.

@@ -46,10 +46,11 @@ void AddListCommands(CLI::App& app, GlobalOptions& opts) {
     ApiClient api(opts);
     auto j = api.Call("GET", "/v1/endpoints/" + UrlEncode(sname) + "/status");
     if (opts.json) {
-      nlohmann::json out = {{"name", j["name"]},         {"state", j["state"]},   {"instances", j["instances"]},
-                            {"healthy", j["healthy"]},   {"target", j["target"]}, {"range", j["range"]},
-                            {"draining", j["draining"]}, {"last_decision", j["last_decision"]},
-                            {"problem", j["problem"]},   {"phase", j.value("phase", "")}};
+      nlohmann::json out = {{"name", j["name"]},           {"state", j["state"]},
+                            {"instances", j["instances"]}, {"healthy", j["healthy"]},
+                            {"target", j["target"]},       {"range", j["range"]},
+                            {"draining", j["draining"]},   {"last_decision", j["last_decision"]},
+                            {"problem", j["problem"]},     {"phase", j.value("phase", "")}};
       std::cout << out.dump() << "\n";
       return;
     }
@@ -97,9 +98,12 @@ void AddListCommands(CLI::App& app, GlobalOptions& opts) {
         throw CliExit{kExitBadInput};
       }
       auto j = api.Call("POST", "/v1/managers/" + target + "/" + verb);
-      if (opts.json) std::cout << j.dump() << "\n";
-      else if (verb == "drain") std::cout << target << " draining: its instances move elsewhere one at a time\n";
-      else std::cout << target << (verb == "cordon" ? " cordoned: no new placements" : " uncordoned") << "\n";
+      if (opts.json)
+        std::cout << j.dump() << "\n";
+      else if (verb == "drain")
+        std::cout << target << " draining: its instances move elsewhere one at a time\n";
+      else
+        std::cout << target << (verb == "cordon" ? " cordoned: no new placements" : " uncordoned") << "\n";
       return;
     }
     auto j = api.Call("GET", "/v1/managers");

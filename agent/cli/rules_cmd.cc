@@ -26,9 +26,7 @@ Json Number(double x) {
 
 Json Bound(const std::optional<double>& b) { return b ? Number(*b) : Json(nullptr); }
 
-Json RangeJson(const rules::Range& r) {
-  return Json::array({r.min, r.max ? Json(*r.max) : Json(nullptr)});
-}
+Json RangeJson(const rules::Range& r) { return Json::array({r.min, r.max ? Json(*r.max) : Json(nullptr)}); }
 
 /// Parses the rules or prints the error and exits with kExitBadInput.
 rules::RuleSet ParseOrExit(const std::string& text) {
@@ -131,8 +129,7 @@ void AddRulesCommands(CLI::App& app) {
   ideal->add_option("--instances", ideal_opts->instances, "current number of instances")->required();
   ideal->add_option("--min", ideal_opts->min, "min_instances")->required();
   ideal->add_option("--max", ideal_opts->max, "max_instances")->required();
-  ideal->add_option("--metric", ideal_opts->metrics, "NAME=VALUE, a per-instance average in base units (repeatable)")
-;
+  ideal->add_option("--metric", ideal_opts->metrics, "NAME=VALUE, a per-instance average in base units (repeatable)");
   ideal->callback([ideal_opts] { RunIdeal(*ideal_opts); });
 }
 

@@ -83,7 +83,7 @@ void SetScalingKey(EndpointConfig& cfg, const std::string& flag, const std::stri
 EndpointConfig BaseConfig(const SimulateArgs& a) {
   EndpointConfig cfg;
   cfg.name = "simulate";
-  cfg.scaling.max_instances = 20;  // simulate's default, unlike an endpoint file's 1
+  cfg.scaling.max_instances = 20;     // simulate's default, unlike an endpoint file's 1
   cfg.process.command = "/bin/true";  // never run; makes the config valid for SetEndpointKey
   if (!a.endpoint_file.empty()) {
     std::ifstream in(a.endpoint_file);
@@ -197,11 +197,12 @@ void AddSimulateCommand(CLI::App& app, GlobalOptions& opts) {
   CLI::App* sim = app.add_subcommand("simulate", "replay a load trace against scaling rules offline");
   sim->footer(kModel);
   sim->add_option_function<std::string>(
-         "--rules", [a](const std::string& v) {
-            a->rules = v;
-            a->rules_given = true;
-          },
-         "the rules, e.g. '5 < rate < 20' (default: the --endpoint file's)");
+      "--rules",
+      [a](const std::string& v) {
+        a->rules = v;
+        a->rules_given = true;
+      },
+      "the rules, e.g. '5 < rate < 20' (default: the --endpoint file's)");
   sim->add_option("--trace", a->trace, "CSV of second,requests, or an access log in the agent's format (- = stdin)")
       ->required();
   sim->add_option("--endpoint", a->endpoint_file, "take [scaling] keys from this endpoint file (flags override)");
@@ -215,10 +216,12 @@ void AddSimulateCommand(CLI::App& app, GlobalOptions& opts) {
   sim->add_option("--window", a->window, "metrics window (default 5s)");
   sim->add_option("--scale-down-delay", a->scale_down_delay, "scale_down_delay (default 30s)");
   sim->add_option("--ramp-limit", a->ramp_limit, "launches or removals per round (default 5)");
-  sim->add_option("--policy", a->policy, "lean (default), reactor, midpoint (Gridcentric Reactor's) or hpa (the Kubernetes HPA's defaults)");
+  sim->add_option("--policy", a->policy,
+                  "lean (default), reactor, midpoint (Gridcentric Reactor's) or hpa (the Kubernetes HPA's defaults)");
   sim->add_option("--headroom", a->headroom, "lean: margin below upper bounds (default 15%)");
   sim->add_option("--scale-up-window", a->scale_up_window, "lean: the window scale-up decisions use (default 1s)");
-  sim->add_option("--predict", a->predict, "lean: extrapolate a rising trend this far when scaling up (default 0 = off)");
+  sim->add_option("--predict", a->predict,
+                  "lean: extrapolate a rising trend this far when scaling up (default 0 = off)");
   sim->add_option("--initial", a->initial, "serving instances at the start (default: the oracle's count)");
   sim->add_option("--log-endpoint", a->log_endpoint, "access log: count only this endpoint's lines");
   sim->add_option("--csv", a->csv, "write the per-second timeline (of the first rule set) to this CSV file");

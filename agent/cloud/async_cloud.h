@@ -67,10 +67,10 @@ class AsyncCloud : public Cloud {
   std::mutex mu_;
   std::condition_variable cv_;
   bool exit_ = false;
-  bool asked_ = false;     // List was called at least once
+  bool asked_ = false;      // List was called at least once
   TimePoint last_asked_{};  // the last List call
   std::optional<Result<std::vector<InstanceInfo>>> listing_;
-  uint64_t listing_generation_ = 0;  // listings completed
+  uint64_t listing_generation_ = 0;                                 // listings completed
   std::map<std::string, std::unique_ptr<PendingLaunch>> launches_;  // by instance id
   std::deque<PendingLaunch*> queue_;
 

@@ -14,8 +14,8 @@
 namespace reactor {
 
 struct LaunchRequest {
-  std::string instance_id;  // unique, [a-z0-9-]; chosen by the caller
-  std::string manager;      // this manager's name (labels, adoption)
+  std::string instance_id;                   // unique, [a-z0-9-]; chosen by the caller
+  std::string manager;                       // this manager's name (labels, adoption)
   const EndpointConfig* endpoint = nullptr;  // REQUIRES: non-null for the call
 };
 
@@ -27,8 +27,8 @@ struct InstanceInfo {
   /// Still being prepared (image pull, container create): neither running nor
   /// failed. The address may be empty until it is known.
   bool pending = false;
-  int exit_code = -1;   // when !running and known
-  std::string detail;   // pid, container id, or why it stopped
+  int exit_code = -1;  // when !running and known
+  std::string detail;  // pid, container id, or why it stopped
 };
 
 class Cloud {

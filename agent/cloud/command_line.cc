@@ -100,8 +100,7 @@ std::string ExpandVariables(std::string_view text, const std::map<std::string, s
   return out;
 }
 
-Result<std::vector<std::string>> BuildArgv(std::string_view command,
-                                           const std::map<std::string, std::string>& vars) {
+Result<std::vector<std::string>> BuildArgv(std::string_view command, const std::map<std::string, std::string>& vars) {
   auto words = SplitCommandLine(command);
   if (!words.ok()) return words.status();
   for (std::string& w : *words) w = ExpandVariables(w, vars);

@@ -31,7 +31,6 @@ std::string ExpandVariables(std::string_view text, const std::map<std::string, s
 
 /// Splits `command`, then expands `vars` in each word, so a value never
 /// splits into several words.
-Result<std::vector<std::string>> BuildArgv(std::string_view command,
-                                           const std::map<std::string, std::string>& vars);
+Result<std::vector<std::string>> BuildArgv(std::string_view command, const std::map<std::string, std::string>& vars);
 
 }  // namespace reactor

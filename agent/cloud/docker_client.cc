@@ -234,9 +234,8 @@ struct DockerClient::Response {
 DockerClient::DockerClient(DockerClientSettings settings) : settings_(std::move(settings)) { GlobalInitOnce(); }
 
 DockerClient::Response DockerClient::Request(const std::string& method, const std::string& path,
-                                             const std::string& body, const std::string& content_type,
-                                             Duration timeout, const std::atomic<bool>* cancel,
-                                             Duration stall_timeout) {
+                                             const std::string& body, const std::string& content_type, Duration timeout,
+                                             const std::atomic<bool>* cancel, Duration stall_timeout) {
   Response resp;
   CURL* curl = curl_easy_init();
   if (curl == nullptr) {
@@ -266,7 +265,8 @@ DockerClient::Response DockerClient::Request(const std::string& method, const st
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   if (stall_timeout.count() > 0) {
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::max<int64_t>(1, stall_timeout.count() / 1000)));
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
+                     static_cast<long>(std::max<int64_t>(1, stall_timeout.count() / 1000)));
   }
   if (cancel != nullptr) {
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
@@ -310,14 +310,10 @@ Status DockerClient::Failure(const Response& resp, const std::string& what) cons
   }
   const std::string message = DockerMessage(resp.body);
   switch (resp.code) {
-    case 400:
-      return Status::InvalidArgument(message);
-    case 404:
-      return Status::NotFound(message);
-    case 409:
-      return Status::Conflict(message);
-    default:
-      return Status::Unavailable(message.empty() ? what + ": HTTP " + std::to_string(resp.code) : message);
+    case 400: return Status::InvalidArgument(message);
+    case 404: return Status::NotFound(message);
+    case 409: return Status::Conflict(message);
+    default: return Status::Unavailable(message.empty() ? what + ": HTTP " + std::to_string(resp.code) : message);
   }
 }
 
@@ -347,8 +343,7 @@ Status DockerClient::Pull(const std::string& ref, const std::atomic<bool>* cance
   return Status::Ok();
 }
 
-Result<std::string> DockerClient::ImportImage(const std::string& tar, const std::string& repo,
-                                              const std::string& tag) {
+Result<std::string> DockerClient::ImportImage(const std::string& tar, const std::string& repo, const std::string& tag) {
   const std::string path = "/images/create?fromSrc=-&repo=" + Escape(repo) + "&tag=" + Escape(tag);
   Response r = Request("POST", path, tar, "application/x-tar", settings_.pull_timeout, nullptr, Duration(0));
   if (!r.ok()) return Failure(r, "import " + repo + ":" + tag);
@@ -370,7 +365,8 @@ Result<std::string> DockerClient::CreateContainer(const ContainerSpec& spec) {
 
 Status DockerClient::Start(const std::string& id) {
   if (!ValidContainerRef(id)) return Status::InvalidArgument("bad container id '" + id + "'");
-  Response r = Request("POST", "/containers/" + id + "/start", "", "", settings_.slow_request_timeout, nullptr, Duration(0));
+  Response r =
+      Request("POST", "/containers/" + id + "/start", "", "", settings_.slow_request_timeout, nullptr, Duration(0));
   if (r.ok() || (r.curl == CURLE_OK && r.code == 304)) return Status::Ok();  // 304: already started
   return Failure(r, "start container " + id);
 }
@@ -426,8 +422,7 @@ Status DockerClient::Remove(const std::string& id, bool force) {
   return r.ok() ? Status::Ok() : Failure(r, "remove container " + id);
 }
 
-Result<std::vector<ContainerSummary>> DockerClient::List(const std::map<std::string, std::string>& labels,
-                                                         bool all) {
+Result<std::vector<ContainerSummary>> DockerClient::List(const std::map<std::string, std::string>& labels, bool all) {
   std::string path = "/containers/json?all=" + std::string(all ? "1" : "0");
   if (!labels.empty()) {
     json filter = json::array();

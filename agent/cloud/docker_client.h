@@ -19,16 +19,16 @@ namespace reactor {
 
 /// What a container is created from (POST /containers/create).
 struct ContainerSpec {
-  std::string name;                          // without the leading '/'
+  std::string name;  // without the leading '/'
   std::string image;
-  std::vector<std::string> cmd;              // empty = the image's default
-  std::vector<std::string> env;              // "KEY=value"
-  std::string user;                          // empty = the image's
-  std::string hostname;                      // empty = docker's default
+  std::vector<std::string> cmd;  // empty = the image's default
+  std::vector<std::string> env;  // "KEY=value"
+  std::string user;              // empty = the image's
+  std::string hostname;          // empty = docker's default
   std::map<std::string, std::string> labels;
-  uint64_t memory = 0;                       // bytes; 0 = no limit
+  uint64_t memory = 0;  // bytes; 0 = no limit
   std::vector<std::string> dns;
-  std::string network_mode;                  // "host", "bridge", ... ; empty = docker's default
+  std::string network_mode;  // "host", "bridge", ... ; empty = docker's default
   /// The container's TCP port to publish on `host_ip` at a port docker
   /// picks (bridge mode); 0 = publish nothing.
   int publish_port = 0;
@@ -49,12 +49,12 @@ struct PortBinding {
 /// GET /containers/{id}/json, the parts we use.
 struct ContainerState {
   std::string id;
-  std::string name;    // without the leading '/'
+  std::string name;  // without the leading '/'
   std::map<std::string, std::string> labels;
   std::string status;  // created | running | paused | restarting | removing | exited | dead
   bool running = false;
   int exit_code = 0;
-  std::string error;   // State.Error: why it could not start
+  std::string error;  // State.Error: why it could not start
   bool oom_killed = false;
   std::vector<PortBinding> ports;  // tcp only
 };
@@ -62,10 +62,10 @@ struct ContainerState {
 /// GET /containers/json, one entry.
 struct ContainerSummary {
   std::string id;
-  std::string name;    // the first name, without the leading '/'
+  std::string name;  // the first name, without the leading '/'
   std::map<std::string, std::string> labels;
-  std::string state;   // as ContainerState::status
-  std::string status;  // human text: "Up 3 seconds", "Exited (137) 2 seconds ago"
+  std::string state;               // as ContainerState::status
+  std::string status;              // human text: "Up 3 seconds", "Exited (137) 2 seconds ago"
   std::vector<PortBinding> ports;  // tcp only, published ones
 };
 
@@ -99,8 +99,7 @@ class DockerApi {
   virtual Status Remove(const std::string& id, bool force) = 0;
   /// Containers carrying every label in `labels` ("key" → "value"; an empty
   /// value matches any value of that key), stopped ones too when `all`.
-  virtual Result<std::vector<ContainerSummary>> List(const std::map<std::string, std::string>& labels,
-                                                     bool all) = 0;
+  virtual Result<std::vector<ContainerSummary>> List(const std::map<std::string, std::string>& labels, bool all) = 0;
 };
 
 struct DockerClientSettings {

@@ -37,9 +37,8 @@ bool ValidInstanceId(const std::string& id) {
 
 bool ValidEndpointName(const std::string& name) {
   if (name.empty() || name.size() > 63) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-  });
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'; });
 }
 
 std::string Label(const std::map<std::string, std::string>& labels, const char* key) {
@@ -58,8 +57,7 @@ std::string JoinHostPort(const std::string& host, int port) {
 
 // ---------------------------------------------------------------------------
 
-DockerCloud::DockerCloud(DockerCloudSettings settings, std::unique_ptr<DockerApi> api, EventSink& events,
-                         Clock& clock)
+DockerCloud::DockerCloud(DockerCloudSettings settings, std::unique_ptr<DockerApi> api, EventSink& events, Clock& clock)
     : settings_(std::move(settings)),
       api_(std::move(api)),
       events_(events),
@@ -448,17 +446,16 @@ void DockerCloud::RunLaunch(std::string instance_id, ContainerSpec spec) {
     }
     for (const PortBinding& b : s->ports) {
       if (b.private_port == spec.publish_port) {
-        address = JoinHostPort(b.host_ip.empty() || b.host_ip == "0.0.0.0" ? settings_.host_ip : b.host_ip,
-                               b.host_port);
+        address =
+            JoinHostPort(b.host_ip.empty() || b.host_ip == "0.0.0.0" ? settings_.host_ip : b.host_ip, b.host_port);
         break;
       }
     }
     if (address.empty()) {
       // E.g. dockerd --bridge=none: the container runs, unreachable.
       remove_ours();
-      FailLaunch(instance_id, "docker published no host port for " + std::to_string(spec.publish_port) +
-                                  "/tcp of " + spec.name +
-                                  " (is the daemon's bridge network disabled? then use network = host)");
+      FailLaunch(instance_id, "docker published no host port for " + std::to_string(spec.publish_port) + "/tcp of " +
+                                  spec.name + " (is the daemon's bridge network disabled? then use network = host)");
       return finish();
     }
   }
@@ -587,8 +584,8 @@ Result<InstanceInfo> DockerCloud::Inspect(const std::string& instance_id) {
     const int port = std::atoi(Label(state->labels, kPort).c_str());
     for (const PortBinding& b : state->ports) {
       if (b.private_port == port) {
-        address = JoinHostPort(b.host_ip.empty() || b.host_ip == "0.0.0.0" ? settings_.host_ip : b.host_ip,
-                               b.host_port);
+        address =
+            JoinHostPort(b.host_ip.empty() || b.host_ip == "0.0.0.0" ? settings_.host_ip : b.host_ip, b.host_port);
         break;
       }
     }

@@ -96,13 +96,13 @@ class DockerCloud : public Cloud {
     std::string endpoint;
     std::string manager;
     std::string image;
-    std::string address;       // known up front in host mode
-    int host_port = 0;         // host mode: reserved until the launch ends
-    bool pull = false;         // the image was missing at launch
-    std::string detail;        // "pulling image X", "starting container", or why it failed
+    std::string address;  // known up front in host mode
+    int host_port = 0;    // host mode: reserved until the launch ends
+    bool pull = false;    // the image was missing at launch
+    std::string detail;   // "pulling image X", "starting container", or why it failed
     bool failed = false;
-    bool cancelled = false;    // Stop was called; the worker cleans up
-    bool done = false;         // the worker returned; its thread can be joined
+    bool cancelled = false;  // Stop was called; the worker cleans up
+    bool done = false;       // the worker returned; its thread can be joined
     std::thread worker;
   };
 
@@ -140,10 +140,10 @@ class DockerCloud : public Cloud {
   std::condition_variable cv_;  // a pull finished, or a launch was cancelled, or shutdown
   std::map<std::string, std::unique_ptr<PendingLaunch>> pending_;  // GUARDED_BY(mu_)
   std::map<std::string, std::shared_ptr<PullState>> pulls_;        // GUARDED_BY(mu_): image → pull under way
-  std::set<std::string> known_;    // GUARDED_BY(mu_): instances launched or already adopted here
-  std::set<std::string> exited_;   // GUARDED_BY(mu_): container ids whose end was recorded
-  int next_port_;                  // GUARDED_BY(mu_): the rotating scan cursor
-  bool shutting_down_ = false;     // GUARDED_BY(mu_)
+  std::set<std::string> known_;   // GUARDED_BY(mu_): instances launched or already adopted here
+  std::set<std::string> exited_;  // GUARDED_BY(mu_): container ids whose end was recorded
+  int next_port_;                 // GUARDED_BY(mu_): the rotating scan cursor
+  bool shutting_down_ = false;    // GUARDED_BY(mu_)
   std::atomic<bool> cancel_pulls_{false};
 };
 

@@ -166,9 +166,8 @@ bool ValidInstanceId(const std::string& id) {
 
 bool ValidEndpointName(const std::string& name) {
   if (name.empty() || name.size() > 63) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-  });
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'; });
 }
 
 bool IsExecutableFile(const std::string& path) {
@@ -177,8 +176,7 @@ bool IsExecutableFile(const std::string& path) {
 }
 
 /// argv[0] as an absolute or working-dir-relative path, or "" if not found.
-std::string ResolveProgram(const std::string& program, const std::string& path_var,
-                           const std::string& working_dir) {
+std::string ResolveProgram(const std::string& program, const std::string& path_var, const std::string& working_dir) {
   if (program.find('/') != std::string::npos) {
     std::string full = program;
     if (program[0] != '/' && !working_dir.empty()) full = working_dir + "/" + program;
@@ -207,11 +205,20 @@ std::string JoinArgv(const std::vector<std::string>& argv) {
 }
 
 json RecordToJson(const ProcessRecord& r) {
-  return json{{"instance_id", r.instance_id}, {"endpoint", r.endpoint},   {"manager", r.manager},
-              {"pid", r.pid},                 {"start_time", r.start_time}, {"port", r.port},
-              {"address", r.address},         {"argv", r.argv},           {"command", r.command},
-              {"log_file", r.log_file},       {"started_at_ms", r.started_at_ms},
-              {"exited", r.exited},           {"exit_code", r.exit_code}, {"exit_detail", r.exit_detail}};
+  return json{{"instance_id", r.instance_id},
+              {"endpoint", r.endpoint},
+              {"manager", r.manager},
+              {"pid", r.pid},
+              {"start_time", r.start_time},
+              {"port", r.port},
+              {"address", r.address},
+              {"argv", r.argv},
+              {"command", r.command},
+              {"log_file", r.log_file},
+              {"started_at_ms", r.started_at_ms},
+              {"exited", r.exited},
+              {"exit_code", r.exit_code},
+              {"exit_detail", r.exit_detail}};
 }
 
 Result<ProcessRecord> RecordFromJson(const std::string& text) {
@@ -330,18 +337,15 @@ void ProcessCloud::Refresh(ProcessRecord& record) {
   if (record.exited || stopping_.count(record.instance_id) > 0) return;
   int status = 0;
   switch (ChildRegistry::Get().TryReap(record.pid, record.start_time, /*kill_remnants=*/true, &status)) {
-    case ReapResult::kRunning:
-      return;
-    case ReapResult::kExited:
-      DescribeWaitStatus(status, &record.exit_code, &record.exit_detail);
-      break;
+    case ReapResult::kRunning: return;
+    case ReapResult::kExited: DescribeWaitStatus(status, &record.exit_code, &record.exit_detail); break;
     case ReapResult::kNotOurs: {
       ProcStat st;
       if (!ReadProcStat(record.pid, &st)) {
         record.exit_detail = "process " + std::to_string(record.pid) + " is gone";
       } else if (st.start_time != record.start_time) {
-        record.exit_detail = "process " + std::to_string(record.pid) +
-                             " is gone (the pid now belongs to another process)";
+        record.exit_detail =
+            "process " + std::to_string(record.pid) + " is gone (the pid now belongs to another process)";
       } else if (st.state == 'Z' || st.state == 'X') {
         record.exit_detail = "process " + std::to_string(record.pid) + " exited";
       } else {
@@ -421,9 +425,10 @@ Result<InstanceInfo> ProcessCloud::Launch(const LaunchRequest& req) {
   auto port = PickPort(*records);
   if (!port.ok()) return port.status();
 
-  const std::map<std::string, std::string> vars = {
-      {"PORT", std::to_string(*port)}, {"ADDRESS", settings_.address}, {"NAME", req.instance_id},
-      {"ENDPOINT", ep.name}};
+  const std::map<std::string, std::string> vars = {{"PORT", std::to_string(*port)},
+                                                   {"ADDRESS", settings_.address},
+                                                   {"NAME", req.instance_id},
+                                                   {"ENDPOINT", ep.name}};
   auto argv = BuildArgv(pc.command, vars);
   if (!argv.ok()) return argv.status().WithContext("[cloud:process] command");
 
@@ -461,8 +466,8 @@ Result<InstanceInfo> ProcessCloud::Launch(const LaunchRequest& req) {
   const int log_fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) return Status::IOError(log_file, std::strerror(errno));
   {
-    const std::string banner = "[reactor] starting " + req.instance_id + " on port " + std::to_string(*port) +
-                               ": " + JoinArgv(*argv) + "\n";
+    const std::string banner =
+        "[reactor] starting " + req.instance_id + " on port " + std::to_string(*port) + ": " + JoinArgv(*argv) + "\n";
     if (::write(log_fd, banner.data(), banner.size()) < 0) {
       // The banner is a courtesy; the process's own output matters.
     }
@@ -553,8 +558,8 @@ Result<InstanceInfo> ProcessCloud::Launch(const LaunchRequest& req) {
   }
   known_.insert(record.instance_id);
   events_.Record(ep.name, "launch",
-                 "started instance " + record.instance_id + " (pid " + std::to_string(pid) + ") on " +
-                     record.address + ": " + JoinArgv(record.argv));
+                 "started instance " + record.instance_id + " (pid " + std::to_string(pid) + ") on " + record.address +
+                     ": " + JoinArgv(record.argv));
   return ToInfo(record);
 }
 
@@ -669,9 +674,9 @@ Result<std::vector<InstanceInfo>> ProcessCloud::List(const std::string& manager)
     if (r.manager != manager) continue;
     Refresh(r);
     if (known_.insert(r.instance_id).second && !r.exited) {
-      events_.Record(r.endpoint, "adopt",
-                     "adopted running instance " + r.instance_id + " (pid " + std::to_string(r.pid) + ") on " +
-                         r.address);
+      events_.Record(
+          r.endpoint, "adopt",
+          "adopted running instance " + r.instance_id + " (pid " + std::to_string(r.pid) + ") on " + r.address);
     }
     out.push_back(ToInfo(r));
   }

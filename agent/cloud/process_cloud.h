@@ -52,16 +52,16 @@ struct ProcessRecord {
   std::string instance_id;
   std::string endpoint;
   std::string manager;
-  pid_t pid = 0;                // also the process group and session id
+  pid_t pid = 0;                      // also the process group and session id
   unsigned long long start_time = 0;  // /proc/<pid>/stat field 22, clock ticks since boot
   int port = 0;
-  std::string address;          // "<[agent] address>:<port>"
+  std::string address;            // "<[agent] address>:<port>"
   std::vector<std::string> argv;  // after expansion; argv[0] resolved
-  std::string command;          // as configured
+  std::string command;            // as configured
   std::string log_file;
-  int64_t started_at_ms = 0;    // wall clock
-  bool exited = false;          // set once the agent saw it end
-  int exit_code = -1;           // when exited and known (128+signal if killed)
+  int64_t started_at_ms = 0;  // wall clock
+  bool exited = false;        // set once the agent saw it end
+  int exit_code = -1;         // when exited and known (128+signal if killed)
   std::string exit_detail;
 };
 
@@ -110,9 +110,9 @@ class ProcessCloud : public Cloud {
   Clock& clock_;
 
   std::mutex mu_;
-  int next_port_;                  // GUARDED_BY(mu_): the rotating scan cursor
-  std::set<std::string> known_;    // GUARDED_BY(mu_): ids launched or already adopted here
-  std::set<std::string> stopping_; // GUARDED_BY(mu_): ids inside Stop; Refresh leaves them alone
+  int next_port_;                   // GUARDED_BY(mu_): the rotating scan cursor
+  std::set<std::string> known_;     // GUARDED_BY(mu_): ids launched or already adopted here
+  std::set<std::string> stopping_;  // GUARDED_BY(mu_): ids inside Stop; Refresh leaves them alone
 };
 
 }  // namespace reactor

@@ -148,9 +148,7 @@ std::optional<std::string> ChooseHost(const ClusterView& view, PlacementKind pla
     auto it = per_host.find(h->name);
     return it == per_host.end() ? 0 : it->second;
   };
-  auto utilisation = [](const HostView* h) {
-    return h->slots <= 0 ? 1.0 : static_cast<double>(h->used) / h->slots;
-  };
+  auto utilisation = [](const HostView* h) { return h->slots <= 0 ? 1.0 : static_cast<double>(h->used) / h->slots; };
   const HostView* best = nullptr;
   if (placement == PlacementKind::kRoundRobin) {
     // Host names in order, from the cursor on.
@@ -205,8 +203,8 @@ Status ReserveInstance(Store& store, ClusterView& view, const Fence& fence, Inst
   if (it == view.hosts.end()) return Status::Conflict("host " + record.manager + " is gone");
   HostView& h = it->second;
   if (record.slots > 0 && h.Free() < record.slots) {
-    return Status::Conflict("host " + h.name + " is full (" + std::to_string(h.used) + "/" +
-                            std::to_string(h.slots) + ")");
+    return Status::Conflict("host " + h.name + " is full (" + std::to_string(h.used) + "/" + std::to_string(h.slots) +
+                            ")");
   }
   Txn t;
   t.compares.push_back(fence.Check());

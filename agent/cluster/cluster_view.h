@@ -32,18 +32,18 @@ struct Fence {
 struct HostView {
   std::string name;
   std::string address;
-  int slots = 0;       // total
-  int used = 0;        // from its slot record (or, when it has none yet, its instances)
+  int slots = 0;         // total
+  int used = 0;          // from its slot record (or, when it has none yet, its instances)
   int64_t slot_rev = 0;  // the slot record's mod revision; 0 = absent
   bool cordoned = false;
-  bool draining = false;  // `reactor managers drain`: its instances move elsewhere
+  bool draining = false;             // `reactor managers drain`: its instances move elsewhere
   std::vector<std::string> drivers;  // cloud names it runs ("process", "docker")
   int Free() const { return slots - used; }
 };
 
 struct ClusterView {
-  std::map<std::string, HostView> hosts;      // live hosts only (a record under a lease)
-  std::map<std::string, KeyValue> owners;     // endpoint → its owner key
+  std::map<std::string, HostView> hosts;   // live hosts only (a record under a lease)
+  std::map<std::string, KeyValue> owners;  // endpoint → its owner key
   bool IsUp(const std::string& host) const { return hosts.count(host) > 0; }
 };
 

@@ -17,9 +17,15 @@ using nlohmann::json;
 }  // namespace
 
 std::string EncodeHostRecord(const HostRecord& r) {
-  return json{{"name", r.name},       {"address", r.address},       {"api", r.api},
-              {"slots", r.slots},     {"slots_used", r.slots_used}, {"instances", r.instances},
-              {"drivers", r.drivers}, {"version", r.version}, {"renewed_ms", r.renewed_ms},
+  return json{{"name", r.name},
+              {"address", r.address},
+              {"api", r.api},
+              {"slots", r.slots},
+              {"slots_used", r.slots_used},
+              {"instances", r.instances},
+              {"drivers", r.drivers},
+              {"version", r.version},
+              {"renewed_ms", r.renewed_ms},
               {"lease_ttl_ms", r.lease_ttl_ms}}
       .dump();
 }
@@ -223,8 +229,10 @@ void HostMembership::KeepAliveLoop() {
       std::string value = EncodeHostRecord(record_);
       if (value != written_) {
         auto put = store_.Put(ManagerKey(record_.name), value, lease_);
-        if (put.ok()) written_ = value;
-        else st = put.status();
+        if (put.ok())
+          written_ = value;
+        else
+          st = put.status();
       }
     }
     if (!st.ok() && st.message() != last_error_) {

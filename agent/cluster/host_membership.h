@@ -33,7 +33,7 @@ struct HostRecord {
   int instances = 0;
   std::vector<std::string> drivers;
   std::string version;
-  int64_t renewed_ms = 0;    // wall clock of the last renewal of its lease (rewritten with each)
+  int64_t renewed_ms = 0;  // wall clock of the last renewal of its lease (rewritten with each)
   int64_t lease_ttl_ms = 0;
 };
 
@@ -44,12 +44,12 @@ Result<HostRecord> DecodeHostRecord(const std::string& value);
 struct ManagerView {
   std::string name;
   std::string address;
-  std::string state;  // "up", "cordoned" or "gone"
+  std::string state;      // "up", "cordoned" or "gone"
   bool draining = false;  // `managers drain`: cordoned, its instances moving off (until uncordon)
   int slots = 0;
   int slots_used = 0;
   int instances = 0;
-  int owned = 0;        // endpoints it owns
+  int owned = 0;               // endpoints it owns
   int64_t lease_left_ms = -1;  // -1 = unknown or gone
 };
 
@@ -67,7 +67,7 @@ Result<bool> IsCordoned(Store& store, const std::string& manager);
 class HostMembership {
  public:
   struct Options {
-    HostRecord record;        // name, address, api, slots, drivers, version
+    HostRecord record;  // name, address, api, slots, drivers, version
     Duration lease_ttl{5000};
   };
   /// Every reference must outlive this object.
@@ -102,12 +102,12 @@ class HostMembership {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool exit_ = false;
-  bool changed_ = false;         // Update changed the counts since they were written
+  bool changed_ = false;  // Update changed the counts since they were written
   LeaseId lease_ = 0;
-  TimePoint renewed_{};          // when the last grant/keep-alive was sent (before it succeeded)
+  TimePoint renewed_{};  // when the last grant/keep-alive was sent (before it succeeded)
   HostRecord record_;
-  std::string written_;          // the record as last written
-  std::string last_error_;       // said once in the agent log
+  std::string written_;     // the record as last written
+  std::string last_error_;  // said once in the agent log
   std::thread thread_;
   // Copies of lease_ and renewed_ for lock-free readers.
   std::atomic<LeaseId> lease_seen_{0};

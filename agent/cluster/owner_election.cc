@@ -70,8 +70,9 @@ void OwnerElection::Refresh(const std::vector<std::string>& endpoints, ClusterVi
             destroy_after_.erase(ep);
             view.owners.erase(ep);
             last_owner_[ep] = options_.self;
-            events_.Record(ep, "owner", "manager " + options_.self + " hands the endpoint to " + preferred +
-                                            ", its preferred owner");
+            events_.Record(
+                ep, "owner",
+                "manager " + options_.self + " hands the endpoint to " + preferred + ", its preferred owner");
           }
         }
         continue;
@@ -92,8 +93,7 @@ void OwnerElection::Refresh(const std::vector<std::string>& endpoints, ClusterVi
       }
       if (fences_.erase(ep)) {
         destroy_after_.erase(ep);
-        events_.Record(ep, "owner", "manager " + options_.self + " no longer owns the endpoint: " + kv.value +
-                                        " does");
+        events_.Record(ep, "owner", "manager " + options_.self + " no longer owns the endpoint: " + kv.value + " does");
       }
       last_owner_[ep] = kv.value;
       continue;
@@ -154,8 +154,9 @@ void OwnerElection::Claim(const std::string& endpoint, ClusterView& view, const 
                        std::to_string(r->revision) + "); no scale-down or retirement for " +
                        FormatDuration(options_.takeover_wait));
   } else {
-    events_.Record(endpoint, "owner", "manager " + options_.self + " owns the endpoint" + from +
-                                          " (fencing token " + std::to_string(r->revision) + ")");
+    events_.Record(endpoint, "owner",
+                   "manager " + options_.self + " owns the endpoint" + from + " (fencing token " +
+                       std::to_string(r->revision) + ")");
   }
   last_owner_[endpoint] = options_.self;
 }

@@ -77,9 +77,9 @@ class OwnerElection {
 
   std::map<std::string, Fence> fences_;
   std::map<std::string, TimePoint> destroy_after_;
-  std::map<std::string, TimePoint> missing_since_;   // endpoint → first round its owner key was absent
-  std::map<std::string, std::string> last_owner_;    // endpoint → the owner last seen
-  std::map<std::string, TimePoint> host_seen_since_; // host → first round it was seen up
+  std::map<std::string, TimePoint> missing_since_;    // endpoint → first round its owner key was absent
+  std::map<std::string, std::string> last_owner_;     // endpoint → the owner last seen
+  std::map<std::string, TimePoint> host_seen_since_;  // host → first round it was seen up
   mutable std::mutex count_mu_;
   int owned_ = 0;  // protected by count_mu_
 };

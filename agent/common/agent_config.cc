@@ -106,8 +106,9 @@ IniDocument ParseIniText(std::string_view text) {
     }
     size_t eq = t.find('=');
     if (eq == std::string_view::npos) {
-      doc.errors.push_back({line_no, "", "", "expected 'key = value', '[section]' or a comment, got '" +
-                                                 std::string(t.substr(0, 40)) + "'"});
+      doc.errors.push_back(
+          {line_no, "", "",
+           "expected 'key = value', '[section]' or a comment, got '" + std::string(t.substr(0, 40)) + "'"});
       continue;
     }
     std::string key(Trim(t.substr(0, eq)));
@@ -301,8 +302,8 @@ std::string ParseState(const std::string& v, AgentConfig::State* out) {
     size_t start = 0;
     while (true) {
       size_t comma = list.find(',', start);
-      std::string item(Trim(std::string_view(list).substr(start, comma == std::string::npos ? std::string::npos
-                                                                                             : comma - start)));
+      std::string item(
+          Trim(std::string_view(list).substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
       std::string host;
       int port = 0;
       std::string why = ParseHostPortText(item, &host, &port);
@@ -371,8 +372,7 @@ const std::vector<Key>& AgentKeys() {
        [](const AgentConfig& c) { return c.token_file; }},
       {"agent", "state", [](const std::string& v, AgentConfig* c) { return ParseState(v, &c->state); },
        [](const AgentConfig& c) { return c.state.ToString(); }},
-      {"agent", "state_dir",
-       [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, false, &c->state_dir); },
+      {"agent", "state_dir", [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, false, &c->state_dir); },
        [](const AgentConfig& c) { return c.state_dir; }},
       {"agent", "endpoints_dir",
        [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, true, &c->endpoints_dir); },
@@ -401,9 +401,12 @@ const std::vector<Key>& AgentKeys() {
        [](const AgentConfig& c) { return FormatDuration(c.lease_ttl); }},
       {"agent", "metrics_without_token",
        [](const std::string& v, AgentConfig* c) -> std::string {
-         if (v == "true") c->metrics_without_token = true;
-         else if (v == "false") c->metrics_without_token = false;
-         else return "'" + v + "' is not true or false";
+         if (v == "true")
+           c->metrics_without_token = true;
+         else if (v == "false")
+           c->metrics_without_token = false;
+         else
+           return "'" + v + "' is not true or false";
          return "";
        },
        [](const AgentConfig& c) -> std::string { return c.metrics_without_token ? "true" : "false"; }},
@@ -415,9 +418,12 @@ const std::vector<Key>& AgentKeys() {
        [](const AgentConfig& c) { return c.tls_key_file; }},
       {"agent", "insecure_listen",
        [](const std::string& v, AgentConfig* c) -> std::string {
-         if (v == "true") c->insecure_listen = true;
-         else if (v == "false") c->insecure_listen = false;
-         else return "'" + v + "' is not true or false";
+         if (v == "true")
+           c->insecure_listen = true;
+         else if (v == "false")
+           c->insecure_listen = false;
+         else
+           return "'" + v + "' is not true or false";
          return "";
        },
        [](const AgentConfig& c) -> std::string { return c.insecure_listen ? "true" : "false"; }},
@@ -481,16 +487,18 @@ const std::vector<Key>& AgentKeys() {
 
       {"nginx", "mode",
        [](const std::string& v, AgentConfig* c) -> std::string {
-         if (v == "managed") c->nginx.mode = NginxSettings::Mode::kManaged;
-         else if (v == "system") c->nginx.mode = NginxSettings::Mode::kSystem;
-         else return "'" + v + "' is not managed or system";
+         if (v == "managed")
+           c->nginx.mode = NginxSettings::Mode::kManaged;
+         else if (v == "system")
+           c->nginx.mode = NginxSettings::Mode::kSystem;
+         else
+           return "'" + v + "' is not managed or system";
          return "";
        },
        [](const AgentConfig& c) -> std::string {
          return c.nginx.mode == NginxSettings::Mode::kManaged ? "managed" : "system";
        }},
-      {"nginx", "prefix",
-       [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, false, &c->nginx.prefix); },
+      {"nginx", "prefix", [](const std::string& v, AgentConfig* c) { return ParsePathKey(v, false, &c->nginx.prefix); },
        [](const AgentConfig& c) { return c.nginx.prefix; }},
       {"nginx", "binary",
        [](const std::string& v, AgentConfig* c) -> std::string {
@@ -500,7 +508,8 @@ const std::vector<Key>& AgentKeys() {
            std::string why = CheckAbsolutePath("/" + v);
            if (!why.empty()) return "'" + v + "' may contain only letters, digits and . _ -";
            const char* env = getenv("PATH");
-           std::string path = env != nullptr && *env != '\0' ? env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+           std::string path =
+               env != nullptr && *env != '\0' ? env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
            size_t start = 0;
            while (start <= path.size()) {
              size_t end = path.find(':', start);
@@ -532,9 +541,12 @@ const std::vector<Key>& AgentKeys() {
        [](const AgentConfig& c) { return FormatDuration(c.nginx.reload_delay); }},
       {"nginx", "upstreams",
        [](const std::string& v, AgentConfig* c) -> std::string {
-         if (v == "dynamic") c->nginx.upstreams = NginxSettings::Upstreams::kDynamic;
-         else if (v == "reload") c->nginx.upstreams = NginxSettings::Upstreams::kReload;
-         else return "'" + v + "' is not dynamic or reload";
+         if (v == "dynamic")
+           c->nginx.upstreams = NginxSettings::Upstreams::kDynamic;
+         else if (v == "reload")
+           c->nginx.upstreams = NginxSettings::Upstreams::kReload;
+         else
+           return "'" + v + "' is not dynamic or reload";
          return "";
        },
        [](const AgentConfig& c) -> std::string {
@@ -546,9 +558,12 @@ const std::vector<Key>& AgentKeys() {
        [](const AgentConfig& c) { return c.docker.socket; }},
       {"cloud:docker", "network",
        [](const std::string& v, AgentConfig* c) -> std::string {
-         if (v == "bridge") c->docker.network = AgentConfig::DockerCloud::Network::kBridge;
-         else if (v == "host") c->docker.network = AgentConfig::DockerCloud::Network::kHost;
-         else return "'" + v + "' is not bridge or host";
+         if (v == "bridge")
+           c->docker.network = AgentConfig::DockerCloud::Network::kBridge;
+         else if (v == "host")
+           c->docker.network = AgentConfig::DockerCloud::Network::kHost;
+         else
+           return "'" + v + "' is not bridge or host";
          return "";
        },
        [](const AgentConfig& c) -> std::string {
@@ -610,12 +625,12 @@ Result<AgentConfig> ParseAgentConfig(const std::string& path_for_messages, const
   const PortRange& p = config.process.port_range;
   if (d.lo <= p.hi && p.lo <= d.hi) {
     bool process_set = IniLine(lines, "cloud:process", "port_range") > 0;
-    errors.push_back({process_set ? IniLine(lines, "cloud:process", "port_range")
-                                  : IniLine(lines, "cloud:docker", "port_range"),
-                      process_set ? "cloud:process" : "cloud:docker", "port_range",
-                      FormatPortRange(process_set ? p : d) + " overlaps the port_range of " +
-                          (process_set ? "[cloud:docker] (" + FormatPortRange(d) + ")"
-                                       : "[cloud:process] (" + FormatPortRange(p) + ")")});
+    errors.push_back(
+        {process_set ? IniLine(lines, "cloud:process", "port_range") : IniLine(lines, "cloud:docker", "port_range"),
+         process_set ? "cloud:process" : "cloud:docker", "port_range",
+         FormatPortRange(process_set ? p : d) + " overlaps the port_range of " +
+             (process_set ? "[cloud:docker] (" + FormatPortRange(d) + ")"
+                          : "[cloud:process] (" + FormatPortRange(p) + ")")});
   }
 
   // TLS to etcd: all three files, or none; auth: user and password together.

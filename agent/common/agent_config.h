@@ -129,9 +129,9 @@ std::vector<IniError> ApplyIni(const IniDocument& doc, const std::vector<IniKey<
     }
     auto [it, inserted] = lines->emplace(IniKeyId(e.section, e.key), e.line);
     if (!inserted) {
-      errors.push_back({e.line, e.section, e.key,
-                        it->second > 0 ? "duplicate key (first set on line " + std::to_string(it->second) + ")"
-                                       : "duplicate key"});
+      errors.push_back(
+          {e.line, e.section, e.key,
+           it->second > 0 ? "duplicate key (first set on line " + std::to_string(it->second) + ")" : "duplicate key"});
       continue;
     }
     std::string why = IniValueProblem(e.value);
@@ -216,7 +216,7 @@ struct AgentConfig {
   std::string tls_cert_file;
   std::string tls_key_file;
   bool insecure_listen = false;  // plain HTTP beyond loopback, by choice
-  std::string ui_dir;                  // the dashboard's files; empty = /usr/share/reactor/ui
+  std::string ui_dir;            // the dashboard's files; empty = /usr/share/reactor/ui
   /// TLS to etcd (all three, or none) and etcd auth (user and password file
   /// together). Empty = off.
   std::string etcd_ca_file;
@@ -258,9 +258,9 @@ std::string SerializeAgentConfig(const AgentConfig& config);
 
 // Validators shared with the endpoint parser. Each returns "" when `s` is
 // acceptable, else why not (without the key's name).
-std::string CheckAbsolutePath(std::string_view s);   // starts with '/', [A-Za-z0-9._/-] only, no ".."
-std::string CheckHostName(std::string_view s);       // RFC 1123 name, or IPv4 dotted quad
-std::string CheckIpAddress(std::string_view s);      // IPv4 or IPv6 literal (no brackets)
+std::string CheckAbsolutePath(std::string_view s);  // starts with '/', [A-Za-z0-9._/-] only, no ".."
+std::string CheckHostName(std::string_view s);      // RFC 1123 name, or IPv4 dotted quad
+std::string CheckIpAddress(std::string_view s);     // IPv4 or IPv6 literal (no brackets)
 /// "host:port", host = IPv4, hostname or [IPv6]; port 1-65535.
 std::string ParseHostPortText(std::string_view s, std::string* host, int* port);
 

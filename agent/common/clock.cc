@@ -2,13 +2,10 @@
 
 namespace reactor {
 
-TimePoint SystemClock::Now() const {
-  return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now());
-}
+TimePoint SystemClock::Now() const { return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now()); }
 
 int64_t SystemClock::WallMillis() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 

@@ -14,14 +14,14 @@ class Status {
  public:
   enum class Code {
     kOk = 0,
-    kInvalidArgument,   // bad input from a user: maps to HTTP 400 / exit 2
-    kNotFound,          // HTTP 404
-    kConflict,          // compare-and-swap lost, name or port taken: HTTP 409
-    kUnauthenticated,   // HTTP 401
-    kUnavailable,       // a dependency (nginx, docker, etcd) cannot be reached
-    kIOError,           // filesystem or socket failure
-    kInternal,          // a bug or an unexpected state
-    kFencedOut,         // an endpoint owner's fencing compare failed: it owns the endpoint no more
+    kInvalidArgument,  // bad input from a user: maps to HTTP 400 / exit 2
+    kNotFound,         // HTTP 404
+    kConflict,         // compare-and-swap lost, name or port taken: HTTP 409
+    kUnauthenticated,  // HTTP 401
+    kUnavailable,      // a dependency (nginx, docker, etcd) cannot be reached
+    kIOError,          // filesystem or socket failure
+    kInternal,         // a bug or an unexpected state
+    kFencedOut,        // an endpoint owner's fencing compare failed: it owns the endpoint no more
   };
 
   Status() = default;
@@ -65,8 +65,8 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}            // NOLINT(google-explicit-constructor)
-  Result(Status status) : status_(std::move(status)) {}    // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
+  Result(Status status) : status_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
@@ -85,8 +85,8 @@ class Result {
 
 }  // namespace reactor
 
-#define REACTOR_RETURN_IF_ERROR(expr)          \
-  do {                                         \
-    ::reactor::Status _st = (expr);            \
-    if (!_st.ok()) return _st;                 \
+#define REACTOR_RETURN_IF_ERROR(expr) \
+  do {                                \
+    ::reactor::Status _st = (expr);   \
+    if (!_st.ok()) return _st;        \
   } while (0)

@@ -7,8 +7,10 @@
 namespace reactor {
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -70,9 +72,12 @@ Result<uint64_t> ParseSize(std::string_view text) {
   double scale = 1;
   if (!s.empty()) {
     switch (s.back()) {
-      case 'k': case 'K': scale = 1024.0; break;
-      case 'm': case 'M': scale = 1024.0 * 1024; break;
-      case 'g': case 'G': scale = 1024.0 * 1024 * 1024; break;
+      case 'k':
+      case 'K': scale = 1024.0; break;
+      case 'm':
+      case 'M': scale = 1024.0 * 1024; break;
+      case 'g':
+      case 'G': scale = 1024.0 * 1024 * 1024; break;
       default: break;
     }
     if (scale != 1) s.remove_suffix(1);

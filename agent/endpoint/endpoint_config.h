@@ -25,7 +25,7 @@ struct EndpointUrl {
   std::string scheme = "http";  // http | https
   std::string host;             // empty = all addresses
   int port = 80;
-  std::string path = "/";       // always starts and ends with '/'
+  std::string path = "/";  // always starts and ends with '/'
   /// "host:port" or ":port", the key by which endpoints share an nginx server.
   std::string ListenKey() const { return host + ":" + std::to_string(port); }
 };
@@ -39,8 +39,8 @@ struct HostPort {
 
 /// How the scaling policy picks a count inside the rules' range (rules_policy.h).
 enum class PolicyKind {
-  kLean,     // scale up on scale_up_window; step down to the cheaper edge with headroom
-  kReactor,  // stay anywhere in the range (nearest edge when outside), as Reactor did
+  kLean,      // scale up on scale_up_window; step down to the cheaper edge with headroom
+  kReactor,   // stay anywhere in the range (nearest edge when outside), as Reactor did
   kMidpoint,  // Gridcentric Reactor's own: stay in the range, else jump to its midpoint; no stabilisation
   kHpa,       // the Kubernetes HPA's defaults (agent/scaler/hpa_recommender.h)
 };

@@ -63,8 +63,7 @@ std::string SplitList(const std::string& v, std::vector<std::string>* items) {
   size_t start = 0;
   while (start <= v.size()) {
     size_t nl = v.find('\n', start);
-    std::string line(Trim(std::string_view(v).substr(start, nl == std::string::npos ? std::string::npos
-                                                                                     : nl - start)));
+    std::string line(Trim(std::string_view(v).substr(start, nl == std::string::npos ? std::string::npos : nl - start)));
     if (nl != std::string::npos && !line.empty() && line.back() == ',') line.pop_back();
     joined += (first ? "" : ",") + line;
     first = false;
@@ -74,8 +73,8 @@ std::string SplitList(const std::string& v, std::vector<std::string>* items) {
   start = 0;
   while (true) {
     size_t end = joined.find(',', start);
-    std::string item(Trim(std::string_view(joined).substr(start, end == std::string::npos ? std::string::npos
-                                                                                           : end - start)));
+    std::string item(
+        Trim(std::string_view(joined).substr(start, end == std::string::npos ? std::string::npos : end - start)));
     if (item.empty()) return "empty item in the list (items are separated by ',')";
     items->push_back(item);
     if (end == std::string::npos) break;
@@ -408,8 +407,7 @@ Key IntKey(const char* section, const char* key, int lo, int hi, F field) {
 
 template <typename F>
 Key DurationKey(const char* section, const char* key, Duration lo, Duration hi, F field) {
-  return {section, key,
-          [=](const std::string& v, EndpointConfig* c) { return ParseDurationIn(v, lo, hi, &field(*c)); },
+  return {section, key, [=](const std::string& v, EndpointConfig* c) { return ParseDurationIn(v, lo, hi, &field(*c)); },
           [=](const EndpointConfig& c) { return FormatDuration(field(c)); }};
 }
 
@@ -424,81 +422,106 @@ const std::vector<Key>& EndpointKeys() {
   static const std::vector<Key> keys = {
       {"endpoint", "url", [](const std::string& v, EndpointConfig* c) { return ParseUrl(v, &c->url); },
        [](const EndpointConfig& c) { return FormatUrl(c.url); }},
-      IntKey("endpoint", "port", 1, 65535, [](auto& c) -> auto& { return c.port; }),
+      IntKey(
+          "endpoint", "port", 1, 65535, [](auto& c) -> auto& { return c.port; }),
       {"endpoint", "cloud", [](const std::string& v, EndpointConfig* c) { return ParseCloud(v, &c->cloud); },
        [](const EndpointConfig& c) { return std::string(CloudKindName(c.cloud)); }},
       {"endpoint", "static_instances",
        [](const std::string& v, EndpointConfig* c) { return ParseStaticInstances(v, &c->static_instances); },
        [](const EndpointConfig& c) { return FormatStaticInstances(c.static_instances); }},
-      IntKey("endpoint", "weight", 1, 1000, [](auto& c) -> auto& { return c.weight; }),
+      IntKey(
+          "endpoint", "weight", 1, 1000, [](auto& c) -> auto& { return c.weight; }),
 
-      IntKey("scaling", "min_instances", 0, 10000, [](auto& c) -> auto& { return c.scaling.min_instances; }),
-      IntKey("scaling", "max_instances", 0, 10000, [](auto& c) -> auto& { return c.scaling.max_instances; }),
-      TextKey("scaling", "rules", ParseRulesKey, [](auto& c) -> auto& { return c.scaling.rules; }),
-      IntKey("scaling", "ramp_limit", 1, 1000, [](auto& c) -> auto& { return c.scaling.ramp_limit; }),
-      DurationKey("scaling", "window", Duration(1000), Duration(3600000),
-                  [](auto& c) -> auto& { return c.scaling.window; }),
-      DurationKey("scaling", "scale_down_delay", Duration(0), Duration(86400000),
-                  [](auto& c) -> auto& { return c.scaling.scale_down_delay; }),
-      DurationKey("scaling", "drain_timeout", Duration(0), Duration(86400000),
-                  [](auto& c) -> auto& { return c.scaling.drain_timeout; }),
+      IntKey(
+          "scaling", "min_instances", 0, 10000, [](auto& c) -> auto& { return c.scaling.min_instances; }),
+      IntKey(
+          "scaling", "max_instances", 0, 10000, [](auto& c) -> auto& { return c.scaling.max_instances; }),
+      TextKey(
+          "scaling", "rules", ParseRulesKey, [](auto& c) -> auto& { return c.scaling.rules; }),
+      IntKey(
+          "scaling", "ramp_limit", 1, 1000, [](auto& c) -> auto& { return c.scaling.ramp_limit; }),
+      DurationKey(
+          "scaling", "window", Duration(1000), Duration(3600000), [](auto& c) -> auto& { return c.scaling.window; }),
+      DurationKey(
+          "scaling", "scale_down_delay", Duration(0), Duration(86400000),
+          [](auto& c) -> auto& { return c.scaling.scale_down_delay; }),
+      DurationKey(
+          "scaling", "drain_timeout", Duration(0), Duration(86400000),
+          [](auto& c) -> auto& { return c.scaling.drain_timeout; }),
       {"scaling", "policy", [](const std::string& v, EndpointConfig* c) { return ParsePolicy(v, &c->scaling.policy); },
        [](const EndpointConfig& c) { return std::string(PolicyKindName(c.scaling.policy)); }},
       {"scaling", "placement",
        [](const std::string& v, EndpointConfig* c) { return ParsePlacement(v, &c->scaling.placement); },
        [](const EndpointConfig& c) { return std::string(PlacementKindName(c.scaling.placement)); }},
-      DurationKey("scaling", "scale_up_window", Duration(1000), Duration(3600000),
-                  [](auto& c) -> auto& { return c.scaling.scale_up_window; }),
+      DurationKey(
+          "scaling", "scale_up_window", Duration(1000), Duration(3600000),
+          [](auto& c) -> auto& { return c.scaling.scale_up_window; }),
       {"scaling", "headroom",
        [](const std::string& v, EndpointConfig* c) { return ParseHeadroom(v, &c->scaling.headroom_percent); },
        [](const EndpointConfig& c) { return std::to_string(c.scaling.headroom_percent) + "%"; }},
-      DurationKey("scaling", "predict", Duration(0), Duration(600000),
-                  [](auto& c) -> auto& { return c.scaling.predict; }),
-      DurationKey("scaling", "idle_timeout", Duration(0), Duration(30LL * 86400000),
-                  [](auto& c) -> auto& { return c.scaling.idle_timeout; }),
+      DurationKey(
+          "scaling", "predict", Duration(0), Duration(600000), [](auto& c) -> auto& { return c.scaling.predict; }),
+      DurationKey(
+          "scaling", "idle_timeout", Duration(0), Duration(30LL * 86400000),
+          [](auto& c) -> auto& { return c.scaling.idle_timeout; }),
 
-      TextKey("health", "path", ParseHealthPath, [](auto& c) -> auto& { return c.health.path; }),
-      DurationKey("health", "interval", Duration(100), Duration(3600000),
-                  [](auto& c) -> auto& { return c.health.interval; }),
-      DurationKey("health", "timeout", Duration(10), Duration(3600000),
-                  [](auto& c) -> auto& { return c.health.timeout; }),
-      IntKey("health", "rise", 1, 100, [](auto& c) -> auto& { return c.health.rise; }),
-      IntKey("health", "fall", 1, 100, [](auto& c) -> auto& { return c.health.fall; }),
+      TextKey(
+          "health", "path", ParseHealthPath, [](auto& c) -> auto& { return c.health.path; }),
+      DurationKey(
+          "health", "interval", Duration(100), Duration(3600000), [](auto& c) -> auto& { return c.health.interval; }),
+      DurationKey(
+          "health", "timeout", Duration(10), Duration(3600000), [](auto& c) -> auto& { return c.health.timeout; }),
+      IntKey(
+          "health", "rise", 1, 100, [](auto& c) -> auto& { return c.health.rise; }),
+      IntKey(
+          "health", "fall", 1, 100, [](auto& c) -> auto& { return c.health.fall; }),
 
-      TextKey("cloud:process", "command", ParseCommand, [](auto& c) -> auto& { return c.process.command; }),
+      TextKey(
+          "cloud:process", "command", ParseCommand, [](auto& c) -> auto& { return c.process.command; }),
       {"cloud:process", "environment",
        [](const std::string& v, EndpointConfig* c) { return ParseEnvironment(v, &c->process.environment); },
        [](const EndpointConfig& c) { return FormatEnvironment(c.process.environment); }},
-      TextKey("cloud:process", "working_dir", ParseWorkingDir,
-              [](auto& c) -> auto& { return c.process.working_dir; }),
-      IntKey("cloud:process", "slots", 0, 100000, [](auto& c) -> auto& { return c.process.slots; }),
+      TextKey(
+          "cloud:process", "working_dir", ParseWorkingDir, [](auto& c) -> auto& { return c.process.working_dir; }),
+      IntKey(
+          "cloud:process", "slots", 0, 100000, [](auto& c) -> auto& { return c.process.slots; }),
 
-      TextKey("cloud:docker", "image", ParseImage, [](auto& c) -> auto& { return c.docker.image; }),
-      TextKey("cloud:docker", "command", ParseCommand, [](auto& c) -> auto& { return c.docker.command; }),
+      TextKey(
+          "cloud:docker", "image", ParseImage, [](auto& c) -> auto& { return c.docker.image; }),
+      TextKey(
+          "cloud:docker", "command", ParseCommand, [](auto& c) -> auto& { return c.docker.command; }),
       {"cloud:docker", "environment",
        [](const std::string& v, EndpointConfig* c) { return ParseEnvironment(v, &c->docker.environment); },
        [](const EndpointConfig& c) { return FormatEnvironment(c.docker.environment); }},
-      TextKey("cloud:docker", "user", ParseUser, [](auto& c) -> auto& { return c.docker.user; }),
+      TextKey(
+          "cloud:docker", "user", ParseUser, [](auto& c) -> auto& { return c.docker.user; }),
       {"cloud:docker", "mem_limit",
        [](const std::string& v, EndpointConfig* c) { return ParseMemLimit(v, &c->docker.mem_limit); },
        [](const EndpointConfig& c) { return std::to_string(c.docker.mem_limit); }},
       {"cloud:docker", "dns", [](const std::string& v, EndpointConfig* c) { return ParseDns(v, &c->docker.dns); },
        [](const EndpointConfig& c) { return Join(c.docker.dns, ", "); }},
-      TextKey("cloud:docker", "hostname", ParseContainerHostname,
-              [](auto& c) -> auto& { return c.docker.hostname; }),
-      IntKey("cloud:docker", "slots", 0, 100000, [](auto& c) -> auto& { return c.docker.slots; }),
+      TextKey(
+          "cloud:docker", "hostname", ParseContainerHostname, [](auto& c) -> auto& { return c.docker.hostname; }),
+      IntKey(
+          "cloud:docker", "slots", 0, 100000, [](auto& c) -> auto& { return c.docker.slots; }),
 
       {"loadbalancer:nginx", "balance",
        [](const std::string& v, EndpointConfig* c) { return ParseBalance(v, &c->lb.balance); },
        [](const EndpointConfig& c) { return std::string(BalanceName(c.lb.balance)); }},
-      IntKey("loadbalancer:nginx", "keepalive", 0, 10000, [](auto& c) -> auto& { return c.lb.keepalive; }),
-      TextKey("loadbalancer:nginx", "ssl_certificate", ParseCertPath,
-              [](auto& c) -> auto& { return c.lb.ssl_certificate; }),
-      TextKey("loadbalancer:nginx", "ssl_key", ParseCertPath, [](auto& c) -> auto& { return c.lb.ssl_key; }),
-      TextKey("loadbalancer:nginx", "redirect", ParseRedirect, [](auto& c) -> auto& { return c.lb.redirect; }),
-      DurationKey("loadbalancer:nginx", "hold_timeout", Duration(0), Duration(600000),
-                  [](auto& c) -> auto& { return c.lb.hold_timeout; }),
-      IntKey("loadbalancer:nginx", "hold_max", 0, 100000, [](auto& c) -> auto& { return c.lb.hold_max; }),
+      IntKey(
+          "loadbalancer:nginx", "keepalive", 0, 10000, [](auto& c) -> auto& { return c.lb.keepalive; }),
+      TextKey(
+          "loadbalancer:nginx", "ssl_certificate", ParseCertPath,
+          [](auto& c) -> auto& { return c.lb.ssl_certificate; }),
+      TextKey(
+          "loadbalancer:nginx", "ssl_key", ParseCertPath, [](auto& c) -> auto& { return c.lb.ssl_key; }),
+      TextKey(
+          "loadbalancer:nginx", "redirect", ParseRedirect, [](auto& c) -> auto& { return c.lb.redirect; }),
+      DurationKey(
+          "loadbalancer:nginx", "hold_timeout", Duration(0), Duration(600000),
+          [](auto& c) -> auto& { return c.lb.hold_timeout; }),
+      IntKey(
+          "loadbalancer:nginx", "hold_max", 0, 100000, [](auto& c) -> auto& { return c.lb.hold_max; }),
   };
   return keys;
 }
@@ -540,8 +563,10 @@ void CheckCrossKeyRules(const EndpointConfig& c, const IniKeyLines& lines, std::
   }
   bool cert = !c.lb.ssl_certificate.empty(), key = !c.lb.ssl_key.empty();
   if (ok("loadbalancer:nginx", "ssl_certificate") && ok("loadbalancer:nginx", "ssl_key") && cert != key) {
-    if (cert) add("loadbalancer:nginx", "ssl_key", "required when ssl_certificate is set");
-    else add("loadbalancer:nginx", "ssl_certificate", "required when ssl_key is set");
+    if (cert)
+      add("loadbalancer:nginx", "ssl_key", "required when ssl_certificate is set");
+    else
+      add("loadbalancer:nginx", "ssl_certificate", "required when ssl_key is set");
   }
   if (ok("endpoint", "url") && c.url.scheme == "https" && (!cert || !key)) {
     add("endpoint", "url", "https needs [loadbalancer:nginx] ssl_certificate and ssl_key");
@@ -659,8 +684,7 @@ Result<EndpointSection> EndpointSectionKeys(const EndpointConfig& config, const 
   return Status::InvalidArgument("unknown section [" + section + "] (expected one of " + SectionList() + ")");
 }
 
-Result<std::string> GetEndpointKey(const EndpointConfig& config, const std::string& section,
-                                   const std::string& key) {
+Result<std::string> GetEndpointKey(const EndpointConfig& config, const std::string& section, const std::string& key) {
   auto keys = EndpointSectionKeys(config, section);
   if (!keys.ok()) return keys.status();
   for (const auto& [k, v] : *keys) {
@@ -669,8 +693,8 @@ Result<std::string> GetEndpointKey(const EndpointConfig& config, const std::stri
   return Status::InvalidArgument("[" + section + "] " + key + ": unknown key");
 }
 
-Result<EndpointConfig> SetEndpointKey(const EndpointConfig& current, const std::string& section,
-                                      const std::string& key, const std::string& value) {
+Result<EndpointConfig> SetEndpointKey(const EndpointConfig& current, const std::string& section, const std::string& key,
+                                      const std::string& value) {
   if (!IsSection(section)) {
     return Status::InvalidArgument("unknown section [" + section + "] (expected one of " + SectionList() + ")");
   }
@@ -735,8 +759,8 @@ Result<std::pair<EndpointConfig, std::string>> SetEndpointIniKey(const std::stri
     }
   }
   if (!replaced) {
-    auto last = std::find_if(doc.entries.rbegin(), doc.entries.rend(),
-                             [&](const IniEntry& e) { return e.section == section; });
+    auto last =
+        std::find_if(doc.entries.rbegin(), doc.entries.rend(), [&](const IniEntry& e) { return e.section == section; });
     doc.entries.insert(last.base(), IniEntry{section, key, canonical, 0});
     if (std::none_of(doc.sections.begin(), doc.sections.end(),
                      [&](const IniSectionHeader& h) { return h.name == section; })) {

@@ -54,16 +54,15 @@ std::vector<std::pair<std::string, EndpointSection>> EndpointSections(const Endp
 Result<EndpointSection> EndpointSectionKeys(const EndpointConfig& config, const std::string& section);
 
 /// One key's value as text; InvalidArgument naming an unknown section or key.
-Result<std::string> GetEndpointKey(const EndpointConfig& config, const std::string& section,
-                                   const std::string& key);
+Result<std::string> GetEndpointKey(const EndpointConfig& config, const std::string& section, const std::string& key);
 
 /// `current` with one key set to `value`, validated exactly as a file would
 /// be (the whole config is re-checked, so e.g. lowering max_instances below
 /// min_instances fails). Leading/trailing whitespace of each line of `value`
 /// is ignored; an empty value means the key's empty form (for keys that
 /// have one). Unknown section or key → InvalidArgument naming them.
-Result<EndpointConfig> SetEndpointKey(const EndpointConfig& current, const std::string& section,
-                                      const std::string& key, const std::string& value);
+Result<EndpointConfig> SetEndpointKey(const EndpointConfig& current, const std::string& section, const std::string& key,
+                                      const std::string& value);
 
 /// Like SetEndpointKey, but edits the endpoint's INI text as stored, so the
 /// keys the user left out stay out and keep following their defaults (e.g.

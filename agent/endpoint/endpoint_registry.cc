@@ -53,8 +53,8 @@ Result<EndpointRecord> DecodeStrict(const std::string& name, const KeyValue& kv)
 }
 
 std::string Encode(const EndpointRecord& rec) {
-  nlohmann::json j = {{"name", rec.name}, {"ini", rec.ini}, {"state", EndpointStateName(rec.state)},
-                      {"source", rec.source}};
+  nlohmann::json j = {
+      {"name", rec.name}, {"ini", rec.ini}, {"state", EndpointStateName(rec.state)}, {"source", rec.source}};
   return j.dump();
 }
 
@@ -171,8 +171,8 @@ Result<int64_t> EndpointRegistry::ValidateAgainstOthers(const EndpointConfig& cf
                                      " is already served by endpoint '" + other->name + "'");
     }
     if (a.scheme != b.scheme) {
-      return Status::InvalidArgument("[endpoint] url: port " + std::to_string(a.port) + " is served as " +
-                                     b.scheme + " by endpoint '" + other->name + "'; one port has one scheme");
+      return Status::InvalidArgument("[endpoint] url: port " + std::to_string(a.port) + " is served as " + b.scheme +
+                                     " by endpoint '" + other->name + "'; one port has one scheme");
     }
   }
   if (!port_shared_with_ours && probe_ != nullptr && probe_->PortInUse(a.port)) {
@@ -204,7 +204,8 @@ Status EndpointRegistry::Write(const EndpointRecord& rec, int64_t expected_revis
   if (lost_race != nullptr) *lost_race = false;
   const std::string key = EndpointKey(rec.name);
   Txn txn;
-  txn.compares.push_back(expected_revision == 0 ? Compare::Absent(key) : Compare::ModRevisionIs(key, expected_revision));
+  txn.compares.push_back(expected_revision == 0 ? Compare::Absent(key)
+                                                : Compare::ModRevisionIs(key, expected_revision));
   txn.success.push_back(Op::Put(key, Encode(rec)));
   // Only a record that validated becomes the last good one.
   if (rec.problem.empty()) txn.success.push_back(Op::Put(LastGoodEndpointKey(rec.name), Encode(rec)));

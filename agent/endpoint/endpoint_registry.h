@@ -71,8 +71,7 @@ class EndpointRegistry {
   /// changed concurrently.
   Result<bool> Put(const std::string& name, const std::string& ini, const std::string& source);
   /// Applies one `set NAME SECTION KEY VALUE`, with the same validation.
-  Status Set(const std::string& name, const std::string& section, const std::string& key,
-             const std::string& value);
+  Status Set(const std::string& name, const std::string& section, const std::string& key, const std::string& value);
   Status SetState(const std::string& name, EndpointState state);
   /// Deletes the record for good (after its instances are gone), with its
   /// last-good copy and its URL claim.

@@ -18,8 +18,8 @@
 namespace reactor {
 
 struct Event {
-  uint64_t seq = 0;        // increasing; pass as `after` to read on
-  int64_t time_ms = 0;     // wall clock, ms since the epoch
+  uint64_t seq = 0;     // increasing; pass as `after` to read on
+  int64_t time_ms = 0;  // wall clock, ms since the epoch
   std::string kind;
   std::string message;
 };
@@ -54,9 +54,9 @@ class EventLog : public EventSink {
 
   // State below is protected by mu_.
   std::mutex mu_;
-  std::map<std::string, uint64_t> newest_;      // log → newest sequence number used or seen
-  std::map<std::string, size_t> since_trim_;    // log → events recorded since its last Trim read
-  std::set<std::string> trimmed_;               // logs read by Trim at least once
+  std::map<std::string, uint64_t> newest_;    // log → newest sequence number used or seen
+  std::map<std::string, size_t> since_trim_;  // log → events recorded since its last Trim read
+  std::set<std::string> trimmed_;             // logs read by Trim at least once
 };
 
 }  // namespace reactor

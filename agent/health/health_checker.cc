@@ -383,12 +383,8 @@ void HealthChecker::Carry(Check& c, ProbeSession::Action a) {
     }
     switch (a.what) {
       case ProbeSession::Action::kNothing: return;
-      case ProbeSession::Action::kClose:
-        CloseSocket(c, c.kind == ProbeKind::kTcp);
-        return;
-      case ProbeSession::Action::kReconnect:
-        CloseSocket(c, false);
-        [[fallthrough]];
+      case ProbeSession::Action::kClose: CloseSocket(c, c.kind == ProbeKind::kTcp); return;
+      case ProbeSession::Action::kReconnect: CloseSocket(c, false); [[fallthrough]];
       case ProbeSession::Action::kConnect: {
         std::string unresolved;
         const int err = OpenAndConnect(c, &unresolved);

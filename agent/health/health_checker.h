@@ -27,10 +27,10 @@
 namespace reactor {
 
 struct HealthTarget {
-  std::string id;        // instance id, unique across endpoints
+  std::string id;  // instance id, unique across endpoints
   std::string endpoint;
-  std::string address;   // host:port
-  std::string path;      // empty = TCP connect only
+  std::string address;  // host:port
+  std::string path;     // empty = TCP connect only
   Duration interval{1000};
   Duration timeout{1000};
   int rise = 1;
@@ -109,10 +109,10 @@ class HealthChecker : public HealthSource {
   // 0 connected, EINPROGRESS, the errno of the failure, or -1 when the
   // address cannot be resolved (`unresolved` says why).
   int OpenAndConnect(Check& c, std::string* unresolved);
-  int SendRequest(Check& c);     // 0 or the errno of the failure
+  int SendRequest(Check& c);  // 0 or the errno of the failure
   void CloseSocket(Check& c, bool reset);
   void Watch(Check& c, uint32_t events);
-  void Disarm(Check& c);   // drops c's pending deadline
+  void Disarm(Check& c);  // drops c's pending deadline
   void ExpireDeadlines(TimePoint now);
   void Abandon(Check& c);  // closes and forgets a retired check's connection
   void RecordOutcomes();   // takes mu_
@@ -133,7 +133,7 @@ class HealthChecker : public HealthSource {
   // Used only by the checking thread (or by RunRound, or the destructor
   // after Stop).
   std::multimap<TimePoint, Check*> deadlines_;  // checks in flight, by timeout
-  std::vector<Outcome> outcomes_;                // finished this step, recorded under mu_
+  std::vector<Outcome> outcomes_;               // finished this step, recorded under mu_
   size_t open_sockets_ = 0;
   uint64_t rng_ = 0x9E3779B97F4A7C15ull;  // jitter
 

@@ -33,11 +33,11 @@ class ProbeSession {
 
   struct Action {
     enum What {
-      kNothing,      // wait for the next event
-      kConnect,      // open a socket and connect (there is none)
-      kSend,         // send the request on the connected socket
-      kClose,        // close the socket
-      kReconnect,    // close the socket, then open a new one and connect
+      kNothing,    // wait for the next event
+      kConnect,    // open a socket and connect (there is none)
+      kSend,       // send the request on the connected socket
+      kClose,      // close the socket
+      kReconnect,  // close the socket, then open a new one and connect
     };
     What what = kNothing;
     /// The check is over: `ok` and `result` ("HTTP 200", "TCP connect ok",

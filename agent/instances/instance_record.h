@@ -23,16 +23,16 @@ const char* InstanceStateName(InstanceState s);
 struct InstanceRecord {
   std::string id;
   std::string endpoint;
-  std::string address;   // host:port; empty until launched
+  std::string address;  // host:port; empty until launched
   InstanceState state = InstanceState::kStarting;
-  std::string manager;   // the host that runs it
-  std::string cloud;     // process | docker | static
+  std::string manager;  // the host that runs it
+  std::string cloud;    // process | docker | static
   int slots = 0;
-  int64_t created_ms = 0;     // wall clock
-  int64_t state_since_ms = 0; // wall clock of the last transition
-  std::string reason;         // why it is in its state
-  int64_t activated_ms = 0;   // wall clock of its first health pass; 0 = it never served
-  int64_t mod_revision = 0;   // from the store; not encoded
+  int64_t created_ms = 0;      // wall clock
+  int64_t state_since_ms = 0;  // wall clock of the last transition
+  std::string reason;          // why it is in its state
+  int64_t activated_ms = 0;    // wall clock of its first health pass; 0 = it never served
+  int64_t mod_revision = 0;    // from the store; not encoded
 };
 
 /// The instance's health-check target id, unique across endpoints: static

@@ -18,21 +18,21 @@
 namespace reactor {
 
 struct UpstreamAttempt {
-  std::string_view addr;       // "ip:port" as nginx printed it
-  int status = 0;              // HTTP status; 0 = missing ("-")
-  double response_time = -1;   // seconds; < 0 = missing ("-")
+  std::string_view addr;      // "ip:port" as nginx printed it
+  int status = 0;             // HTTP status; 0 = missing ("-")
+  double response_time = -1;  // seconds; < 0 = missing ("-")
 };
 
 struct LogRecord {
   static constexpr int kMaxAttempts = 8;
 
-  double time = 0;                // $msec: seconds since the epoch
-  std::string_view endpoint;      // $proxy_host without the "reactor_" prefix
-  int status = 0;                 // $status: the status the client got
-  uint64_t bytes = 0;             // $bytes_sent
-  double request_time = 0;        // $request_time, seconds
+  double time = 0;            // $msec: seconds since the epoch
+  std::string_view endpoint;  // $proxy_host without the "reactor_" prefix
+  int status = 0;             // $status: the status the client got
+  uint64_t bytes = 0;         // $bytes_sent
+  double request_time = 0;    // $request_time, seconds
   UpstreamAttempt attempts[kMaxAttempts];
-  int n_attempts = 0;             // attempts[0, n_attempts) are set
+  int n_attempts = 0;  // attempts[0, n_attempts) are set
   /// Attempts beyond kMaxAttempts: middle ones are dropped and only counted
   /// here, so attempts[n_attempts - 1] is always the final attempt.
   int extra_attempts = 0;

@@ -303,7 +303,8 @@ Status TrafficPublisher::Publish(const std::map<std::string, std::vector<std::st
     writes.push_back({endpoint, Op::Put(CounterKey(endpoint, options_.manager), EncodeHostTraffic(t), lease), true});
   }
   for (const auto& [endpoint, w] : written_) {
-    if (!current.count(endpoint)) writes.push_back({endpoint, Op::Delete(CounterKey(endpoint, options_.manager)), false});
+    if (!current.count(endpoint))
+      writes.push_back({endpoint, Op::Delete(CounterKey(endpoint, options_.manager)), false});
   }
 
   // One transaction per kMaxOpsPerTxn writes (or kMaxTxnBytes of values).
@@ -455,12 +456,13 @@ Result<EndpointMetrics> ClusterTraffic::Metrics(const std::string& endpoint, Dur
       }
     }
   }
-  AverageTraffic(sums, span.span_s, backends_in_service,
-                 [&active](const std::string& addr) {
-                   auto it = active.find(addr);
-                   return it == active.end() ? 0 : it->second;
-                 },
-                 &m);
+  AverageTraffic(
+      sums, span.span_s, backends_in_service,
+      [&active](const std::string& addr) {
+        auto it = active.find(addr);
+        return it == active.end() ? 0 : it->second;
+      },
+      &m);
   return m;
 }
 

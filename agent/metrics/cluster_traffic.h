@@ -77,7 +77,7 @@ struct HostTraffic {
   int64_t since_ms = 0;
   int64_t from_ms = 0;
   int64_t to_ms = 0;
-  std::vector<Second> seconds;       // ascending by start_ms
+  std::vector<Second> seconds;        // ascending by start_ms
   std::map<std::string, int> active;  // backends with at least one connection
 };
 
@@ -111,8 +111,7 @@ class TrafficPublisher {
   /// published even without traffic); `tcp`: this host's socket table.
   /// On an error (store unreachable, lease gone) the transactions not yet
   /// committed are left to the next call (those committed before stay).
-  Status Publish(const std::map<std::string, std::vector<std::string>>& members,
-                 const std::vector<TcpSocket>& tcp);
+  Status Publish(const std::map<std::string, std::vector<std::string>>& members, const std::vector<TcpSocket>& tcp);
 
   struct Stats {
     uint64_t writes = 0;        // puts and deletes committed
@@ -179,10 +178,10 @@ class ClusterTraffic {
  private:
   struct HostHistory {
     std::map<int64_t, TrafficWindow::Bucket> seconds;  // this reader's monotonic second → bucket
-    int64_t mod_revision = 0;  // of the record last read
-    bool present = false;      // the record exists now
+    int64_t mod_revision = 0;                          // of the record last read
+    bool present = false;                              // the record exists now
     int64_t at_ms = 0;
-    int64_t since_s = 0;       // on this reader's monotonic clock
+    int64_t since_s = 0;  // on this reader's monotonic clock
     std::map<std::string, int> active;
   };
   struct EndpointHistory {

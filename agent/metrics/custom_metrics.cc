@@ -23,7 +23,8 @@ Status CustomMetrics::Validate(const std::string& metric, double value, Duration
                                    "' must be a letter or '_' followed by letters, digits, '_' or '.'");
   }
   if (IsBuiltinMetric(metric)) {
-    return Status::InvalidArgument("metric '" + metric + "' is built in (measured from nginx's log); pick another name");
+    return Status::InvalidArgument("metric '" + metric +
+                                   "' is built in (measured from nginx's log); pick another name");
   }
   if (!std::isfinite(value) || value < 0) {
     return Status::InvalidArgument("metric '" + metric + "': value must be a finite number >= 0");

@@ -67,10 +67,10 @@ class LogTailer {
     std::unique_ptr<OpenFile> file;
     FileInfo info;
     uint64_t offset = 0;
-    std::string pending;   // a partial line read so far
-    bool skipping = false; // discarding up to the next '\n' (overlong line, or began mid-line)
-    std::string head;      // the file's first bytes (up to kFingerprint), to detect truncation
-    std::string tail;      // the bytes just before `offset` (up to kFingerprint)
+    std::string pending;    // a partial line read so far
+    bool skipping = false;  // discarding up to the next '\n' (overlong line, or began mid-line)
+    std::string head;       // the file's first bytes (up to kFingerprint), to detect truncation
+    std::string tail;       // the bytes just before `offset` (up to kFingerprint)
     int idle_calls = 0;
   };
 
@@ -87,7 +87,7 @@ class LogTailer {
   FileSystem& fs_;
   const Options options_;
 
-  Source current_;               // current_.file null: the path is not open
+  Source current_;                   // current_.file null: the path is not open
   std::unique_ptr<Source> rotated_;  // the file rotated away, still being drained
   bool first_call_ = true;
   std::vector<char> buffer_;

@@ -143,8 +143,8 @@ std::string LogTotals::ToJson() const {
   for (const auto& [ep, backends] : sorted) {
     nlohmann::json j = nlohmann::json::object();
     for (const auto& [be, t] : backends) {
-      j[std::string(be)] = {{"hits", t->hits}, {"bytes", t->bytes}, {"errors", t->errors},
-                            {"response_sum", t->response_sum}};
+      j[std::string(be)] = {
+          {"hits", t->hits}, {"bytes", t->bytes}, {"errors", t->errors}, {"response_sum", t->response_sum}};
     }
     out[std::string(ep)] = std::move(j);
   }

@@ -112,8 +112,9 @@ EndpointMetrics MetricsCollector::Metrics(const std::string& endpoint, Duration 
     m.unparsed = unparsed_ + tailer_.DroppedLines();
     m.log_problem = problem_;
   }
-  AverageTraffic(sums, span_s, backends_in_service,
-                 [tcp](const std::string& addr) { return CountEstablishedTo(*tcp, BackendSocketAddress(addr)); }, &m);
+  AverageTraffic(
+      sums, span_s, backends_in_service,
+      [tcp](const std::string& addr) { return CountEstablishedTo(*tcp, BackendSocketAddress(addr)); }, &m);
   return m;
 }
 

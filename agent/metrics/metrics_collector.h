@@ -94,10 +94,10 @@ class MetricsCollector {
   /// every endpoint's buckets of the seconds [⌊now⌋ − kMinRetentionSeconds,
   /// ⌊now⌋] on the monotonic clock, which the collector always keeps.
   struct Recent {
-    bool started = false;      // false before the first Poll: nothing is known yet
-    int64_t now_ms = 0;        // Clock::Now() of the snapshot
-    int64_t wall_ms = 0;       // Clock::WallMillis() of the snapshot
-    int64_t first_s = 0;       // ⌊now⌋ − kMinRetentionSeconds
+    bool started = false;  // false before the first Poll: nothing is known yet
+    int64_t now_ms = 0;    // Clock::Now() of the snapshot
+    int64_t wall_ms = 0;   // Clock::WallMillis() of the snapshot
+    int64_t first_s = 0;   // ⌊now⌋ − kMinRetentionSeconds
     /// Lines before this second may be missing: the collector's start (when
     /// it begins at the end of the log), or far in the past.
     int64_t complete_since_s = 0;

@@ -78,20 +78,16 @@ void MetricsRoutes::Register(httplib::Server& server) {
     json metrics = json::object();
     for (const auto& [k, v] : m.averages) metrics[k] = v;
     for (const auto& [k, v] : custom_.Current(name)) metrics[k] = v;
-    json out = {{"endpoint", name},
-                {"window_s", m.window_s},
-                {"instances", m.instances},
-                {"metrics", metrics},
-                {"total_rate", m.total_rate},
-                {"unparsed", m.unparsed},
+    json out = {{"endpoint", name},    {"window_s", m.window_s},     {"instances", m.instances},
+                {"metrics", metrics},  {"total_rate", m.total_rate}, {"unparsed", m.unparsed},
                 {"log", m.log_problem}};
     const std::string want = req.has_param("instances") ? req.get_param_value("instances") : "";
     if (!want.empty() && want != "0" && want != "false") {
       json backends = json::object();
       for (const auto& [addr, b] : m.backends) {
-        backends[addr] = {{"hits", b.hits},         {"bytes", b.bytes},   {"errors", b.errors},
-                          {"response_sum", b.response_sum}, {"rate", b.rate}, {"response", b.response},
-                          {"active", b.active},     {"in_service", b.in_service}};
+        backends[addr] = {
+            {"hits", b.hits}, {"bytes", b.bytes},       {"errors", b.errors}, {"response_sum", b.response_sum},
+            {"rate", b.rate}, {"response", b.response}, {"active", b.active}, {"in_service", b.in_service}};
       }
       out["backends"] = backends;
     }
@@ -115,9 +111,8 @@ void MetricsRoutes::Register(httplib::Server& server) {
     std::vector<std::pair<std::string, double>> values;
     for (const auto& [k, v] : metrics->items()) {
       double value = 0;
-      Status st = MetricValue(v, &value)
-                      ? CustomMetrics::Validate(k, value, *ttl)
-                      : Status::InvalidArgument("metric '" + k + "': value must be a number");
+      Status st = MetricValue(v, &value) ? CustomMetrics::Validate(k, value, *ttl)
+                                         : Status::InvalidArgument("metric '" + k + "': value must be a number");
       if (!st.ok()) {
         problems += (problems.empty() ? "" : "\n") + st.message();
         continue;

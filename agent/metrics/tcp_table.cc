@@ -142,7 +142,8 @@ std::vector<TcpSocket> ParseProcNetTcp(const std::string& text) {
     s.state = static_cast<int>(state);
     if (n == 10) {
       uint64_t inode = 0;
-      for (const char* d = f[9]; d < fe[9] && *d >= '0' && *d <= '9'; ++d) inode = inode * 10 + static_cast<uint64_t>(*d - '0');
+      for (const char* d = f[9]; d < fe[9] && *d >= '0' && *d <= '9'; ++d)
+        inode = inode * 10 + static_cast<uint64_t>(*d - '0');
       s.inode = inode;
     }
     out.push_back(std::move(s));

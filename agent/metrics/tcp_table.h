@@ -14,12 +14,12 @@
 namespace reactor {
 
 struct TcpSocket {
-  std::string local_ip;   // dotted quad, or the IPv6 text form
+  std::string local_ip;  // dotted quad, or the IPv6 text form
   int local_port = 0;
   std::string remote_ip;
   int remote_port = 0;
-  int state = 0;          // kernel TCP state: 1 ESTABLISHED, 10 LISTEN
-  uint64_t inode = 0;     // the socket's inode (0 when the line has none)
+  int state = 0;       // kernel TCP state: 1 ESTABLISHED, 10 LISTEN
+  uint64_t inode = 0;  // the socket's inode (0 when the line has none)
 };
 
 /// Sockets of this process that are not traffic to an instance — the health

@@ -31,10 +31,10 @@ struct ResponseBins {
 };
 
 struct BackendCounters {
-  uint64_t hits = 0;     // attempts
-  uint64_t bytes = 0;    // bytes sent to clients from its answers
-  uint64_t errors = 0;   // attempts with a 5xx status
-  uint64_t timed = 0;    // attempts with a response time
+  uint64_t hits = 0;    // attempts
+  uint64_t bytes = 0;   // bytes sent to clients from its answers
+  uint64_t errors = 0;  // attempts with a 5xx status
+  uint64_t timed = 0;   // attempts with a response time
   double response_sum = 0;
   bool operator==(const BackendCounters& o) const {
     return hits == o.hits && bytes == o.bytes && errors == o.errors && timed == o.timed &&

@@ -289,7 +289,7 @@ Status LocalNginxController::Start() {
 }
 
 Status LocalNginxController::SpawnLocked() {
-  PersistDirtyLocked();  // the new nginx loads the latest lists and routes
+  PersistDirtyLocked();             // the new nginx loads the latest lists and routes
   unlink(control_socket_.c_str());  // stale after a crash; nginx would fail to bind it
   const std::string stderr_log = prefix_ + "/logs/nginx.stderr";
   Result<pid_t> child = SpawnDetached(
@@ -311,8 +311,8 @@ Status LocalNginxController::SpawnLocked() {
   ReapIfExited(pid);
   Result<std::string> out = ReadAll(stderr_log);
   Result<std::string> err = ReadAll(prefix_ + "/logs/error.log");
-  std::string why = OneLine(LastLines(out.ok() ? out.value() : "", 3) + " " +
-                            LastLines(err.ok() ? err.value() : "", 3));
+  std::string why =
+      OneLine(LastLines(out.ok() ? out.value() : "", 3) + " " + LastLines(err.ok() ? err.value() : "", 3));
   Status s = Status::Unavailable("nginx did not start: " + why);
   events_.Record("", "error", s.message());
   return s;
@@ -338,8 +338,9 @@ Status LocalNginxController::PushLocked(const std::function<Status()>& push) {
   // connect (nginx between configs) costs nothing to try again.
   if (s.code() != Status::Code::kUnavailable) return s;
   if (!control_down_) {
-    events_.Record("", "error", s.message() + "; pushes wait until nginx answers (tried again every " +
-                                    FormatDuration(kControlRetry) + ")");
+    events_.Record(
+        "", "error",
+        s.message() + "; pushes wait until nginx answers (tried again every " + FormatDuration(kControlRetry) + ")");
   }
   control_down_ = true;
   control_retry_at_ = clock_.Now() + kControlRetry;
@@ -398,8 +399,7 @@ bool LocalNginxController::SyncRoutesLocked() {
     const auto took = std::chrono::duration_cast<std::chrono::microseconds>(clock_.Now() - start);
     events_.Record("", "routes",
                    "routes of " + listen + " pushed to nginx (" + std::to_string(routes.size()) + " route(s), " +
-                       std::to_string(took.count() / 1000) + "." + std::to_string(took.count() / 100 % 10) +
-                       " ms)");
+                       std::to_string(took.count() / 1000) + "." + std::to_string(took.count() / 100 % 10) + " ms)");
     unknown_routes_.erase(listen);
     if (routes.empty()) {
       pushed_routes_.erase(listen);
@@ -625,8 +625,8 @@ bool LocalNginxController::IsolateRefusedLocked(const NginxTemplates& templates,
       auto live = live_endpoints_.find(e.name);
       auto m = members_.find(e.name);
       auto lm = live_members_.find(e.name);
-      const bool members_same = (m == members_.end()) == (lm == live_members_.end()) &&
-                                (m == members_.end() || m->second == lm->second);
+      const bool members_same =
+          (m == members_.end()) == (lm == live_members_.end()) && (m == members_.end() || m->second == lm->second);
       changed = live == live_endpoints_.end() || live->second != e || !members_same;
     }
     if (changed) {
@@ -680,8 +680,7 @@ bool LocalNginxController::IsolateRefusedLocked(const NginxTemplates& templates,
   return !bad.empty();
 }
 
-Status LocalNginxController::TestCandidateLocked(const std::map<std::string, std::string>& files,
-                                                 Duration* test_time) {
+Status LocalNginxController::TestCandidateLocked(const std::map<std::string, std::string>& files, Duration* test_time) {
   const fs::path prefix(prefix_);
   const fs::path staging = prefix / "conf.new";
   std::error_code ec;
@@ -698,8 +697,8 @@ Status LocalNginxController::TestCandidateLocked(const std::map<std::string, std
     // The system's main config, its include of conf_dir pointed at a copy of
     // conf_dir with the candidate in it; written beside the original so its
     // relative includes resolve the same.
-    const fs::path main = settings_.system_conf.empty() ? fs::path("/etc/nginx/nginx.conf")
-                                                        : fs::path(settings_.system_conf);
+    const fs::path main =
+        settings_.system_conf.empty() ? fs::path("/etc/nginx/nginx.conf") : fs::path(settings_.system_conf);
     Result<std::string> main_text = ReadAll(main);
     if (!main_text.ok()) return main_text.status().WithContext("system nginx config");
     const fs::path conf_dir = fs::path(Trimmed(settings_.conf_dir));
@@ -708,8 +707,8 @@ Status LocalNginxController::TestCandidateLocked(const std::map<std::string, std
       if (name == kSystemConfFile || name.empty() || name[0] == '.' || !entry.is_regular_file(ec)) continue;
       fs::copy_file(entry.path(), staging / name, fs::copy_options::overwrite_existing, ec);
     }
-    std::string retargeted = RetargetIncludes(main_text.value(), Trimmed(main.parent_path().string()),
-                                              conf_dir.string(), staging.string());
+    std::string retargeted =
+        RetargetIncludes(main_text.value(), Trimmed(main.parent_path().string()), conf_dir.string(), staging.string());
     if (retargeted.empty()) {
       return Status::InvalidArgument("system nginx config " + main.string() + " includes nothing from conf_dir " +
                                      conf_dir.string() + ": reactor.conf cannot be tested before it goes live");
@@ -818,8 +817,9 @@ void LocalNginxController::RotateLogsLocked() {
     events_.Record("", "error", "nginx reopen (pid " + std::to_string(pid) + "): " + strerror(errno));
     return;
   }
-  events_.Record("", "nginx", "rotated nginx logs larger than " + std::to_string(settings_.log_max_bytes) +
-                                  " bytes (kept as *.1; nginx reopened them)");
+  events_.Record("", "nginx",
+                 "rotated nginx logs larger than " + std::to_string(settings_.log_max_bytes) +
+                     " bytes (kept as *.1; nginx reopened them)");
 }
 
 Status LocalNginxController::Supervise() {

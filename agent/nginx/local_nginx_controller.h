@@ -88,7 +88,7 @@ class LocalNginxController : public NginxController {
   bool Dynamic() const { return settings_.upstreams == NginxSettings::Upstreams::kDynamic; }
   Result<std::map<std::string, std::string>> RenderLocked();
   Result<std::map<std::string, std::string>> RenderEndpointsLocked(const NginxTemplates& templates,
-                                                                    const std::vector<EndpointConfig>& endpoints);
+                                                                   const std::vector<EndpointConfig>& endpoints);
   /// Admission of wanted_ into endpoints_ (held back: events), the routes.
   void AdmitLocked();
   Status ApplyLocked();
@@ -134,20 +134,20 @@ class LocalNginxController : public NginxController {
   const std::string routes_file_;
 
   mutable std::mutex mu_;
-  std::vector<EndpointConfig> wanted_;                  // as ApplySites gave them
-  std::vector<EndpointConfig> endpoints_;               // admitted
-  std::map<std::string, EndpointConfig> current_;       // what nginx serves per endpoint
-  std::map<std::string, std::string> held_back_;        // name -> why
-  std::map<std::string, RefusedEndpoint> refused_;      // by nginx -t
+  std::vector<EndpointConfig> wanted_;              // as ApplySites gave them
+  std::vector<EndpointConfig> endpoints_;           // admitted
+  std::map<std::string, EndpointConfig> current_;   // what nginx serves per endpoint
+  std::map<std::string, std::string> held_back_;    // name -> why
+  std::map<std::string, RefusedEndpoint> refused_;  // by nginx -t
   std::map<std::string, TimePoint> refused_at_;
-  std::set<std::string> live_servers_;                  // ServerKeys of the live config
+  std::set<std::string> live_servers_;                    // ServerKeys of the live config
   std::map<std::string, EndpointConfig> live_endpoints_;  // reload mode: in the live config
-  MemberLists live_members_;                            // reload mode: in the live config
+  MemberLists live_members_;                              // reload mode: in the live config
   MemberLists members_;
-  bool members_dirty_ = false;  // members_ changed since members.state was written
-  RouteTables routes_;          // wanted, from endpoints_
+  bool members_dirty_ = false;                               // members_ changed since members.state was written
+  RouteTables routes_;                                       // wanted, from endpoints_
   std::map<std::string, std::vector<Route>> pushed_routes_;  // what nginx has, as far as known
-  std::set<std::string> unknown_routes_;  // listen keys nginx may have from before (pushed empty)
+  std::set<std::string> unknown_routes_;                     // listen keys nginx may have from before (pushed empty)
   bool routes_dirty_ = false;
   bool sites_applied_ = false;  // ApplySites was called: routes_ is what is wanted
   std::set<std::string> unpushed_members_;

@@ -18,9 +18,8 @@ int AbortIfCancelled(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_
 
 // POST with `body`, or GET when `body` is null; the response body in
 // `*out`. `cancel` (may be null) aborts the call.
-Status Call(const std::string& socket_path, const std::string& path, const std::string* body,
-            const std::string& what, Duration timeout, std::string* out,
-            const std::atomic<bool>* cancel = nullptr) {
+Status Call(const std::string& socket_path, const std::string& path, const std::string* body, const std::string& what,
+            Duration timeout, std::string* out, const std::atomic<bool>* cancel = nullptr) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return Status::Internal("curl_easy_init failed");
   const std::string url = "http://localhost" + path;
@@ -45,7 +44,8 @@ Status Call(const std::string& socket_path, const std::string& path, const std::
   long code = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_cleanup(curl);
-  if (rc == CURLE_ABORTED_BY_CALLBACK) return Status::Unavailable("nginx control socket " + socket_path + ": cancelled");
+  if (rc == CURLE_ABORTED_BY_CALLBACK)
+    return Status::Unavailable("nginx control socket " + socket_path + ": cancelled");
   if (rc == CURLE_OPERATION_TIMEDOUT) {
     return Status::Unavailable("nginx control socket " + socket_path + ": no answer within " +
                                std::to_string(timeout.count()) + " ms");
@@ -59,8 +59,8 @@ Status Call(const std::string& socket_path, const std::string& path, const std::
   return Status::Ok();
 }
 
-Status Post(const std::string& socket_path, const std::string& path, const std::string& body,
-            const std::string& what, Duration timeout) {
+Status Post(const std::string& socket_path, const std::string& path, const std::string& body, const std::string& what,
+            Duration timeout) {
   return Call(socket_path, path, &body, what, timeout, nullptr);
 }
 

@@ -35,11 +35,11 @@ Result<WakeNotices> ParseWakeNotices(const std::string& body);
 /// One endpoint's hold statistics since nginx started.
 struct HoldStats {
   int held = 0;
-  uint64_t wakes = 0;      // holds opened (wake notices)
-  uint64_t served = 0;     // held requests that proceeded to an instance
-  uint64_t timed_out = 0;  // answered 503 (or redirect) after hold_timeout
-  uint64_t rejected = 0;   // answered 503 at once: hold_max requests were held
-  double wait_seconds_sum = 0;   // of served + timed_out
+  uint64_t wakes = 0;             // holds opened (wake notices)
+  uint64_t served = 0;            // held requests that proceeded to an instance
+  uint64_t timed_out = 0;         // answered 503 (or redirect) after hold_timeout
+  uint64_t rejected = 0;          // answered 503 at once: hold_max requests were held
+  double wait_seconds_sum = 0;    // of served + timed_out
   std::vector<uint64_t> buckets;  // per bound, not cumulative; the last is +Inf
   uint64_t Waited() const { return served + timed_out; }
 };

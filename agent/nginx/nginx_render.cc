@@ -97,8 +97,8 @@ Status CheckNginxEndpoint(const EndpointConfig& e) {
   }
   // The lua router refuses a route outside these (reactor_balancer.lua's MAX_HOLD_MS, MAX_HELD).
   if (e.lb.hold_timeout < Duration(0) || e.lb.hold_timeout > Duration(600000)) {
-    return ctx(Status::InvalidArgument("hold_timeout out of range: " + std::to_string(e.lb.hold_timeout.count()) +
-                                       " ms"));
+    return ctx(
+        Status::InvalidArgument("hold_timeout out of range: " + std::to_string(e.lb.hold_timeout.count()) + " ms"));
   }
   if (e.lb.hold_max < 0 || e.lb.hold_max > 100000) {
     return ctx(Status::InvalidArgument("hold_max out of range: " + std::to_string(e.lb.hold_max)));
@@ -106,10 +106,8 @@ Status CheckNginxEndpoint(const EndpointConfig& e) {
   switch (e.lb.balance) {
     case Balance::kRoundRobin:
     case Balance::kLeastConn:
-    case Balance::kIpHash:
-      break;
-    default:
-      return ctx(Status::InvalidArgument("unknown balance mode"));
+    case Balance::kIpHash: break;
+    default: return ctx(Status::InvalidArgument("unknown balance mode"));
   }
   return Status::Ok();
 }
@@ -205,16 +203,14 @@ Status CheckFilePath(const std::string& what, const std::string& path) {
 Status CheckRedirectUrl(const std::string& url) {
   bool scheme = url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
   if (!scheme || url.size() > 2048 || url.size() <= 8 || !AllOf(url, "._~:/?[]@!&*+,=%-")) {
-    return Status::InvalidArgument("redirect must be an http(s) URL without quotes, spaces, ';', '$', '#' or braces: '" +
-                                   url + "'");
+    return Status::InvalidArgument(
+        "redirect must be an http(s) URL without quotes, spaces, ';', '$', '#' or braces: '" + url + "'");
   }
   return Status::Ok();
 }
 
 Status CheckMember(const Member& m, bool allow_names) {
-  auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("member '" + m.address + "': " + why);
-  };
+  auto bad = [&](const std::string& why) { return Status::InvalidArgument("member '" + m.address + "': " + why); };
   size_t colon = m.address.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == m.address.size()) return bad("expected host:port");
   std::string host = m.address.substr(0, colon);
@@ -229,7 +225,8 @@ Status CheckMember(const Member& m, bool allow_names) {
     if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), buf) != 1) return bad("not an IPv6 address");
   } else if (!IsIpLiteral(host) || host.find(':') != std::string::npos) {
     if (!allow_names || !IsHostName(host)) {
-      return bad(allow_names ? "not an address or host name" : "must be an IP literal (the lua balancer cannot resolve names)");
+      return bad(allow_names ? "not an address or host name"
+                             : "must be an IP literal (the lua balancer cannot resolve names)");
     }
   }
   if (m.weight < 1 || m.weight > 1000) return bad("weight must be 1..1000");
@@ -300,8 +297,8 @@ Result<std::map<std::string, std::string>> RenderNginxConfig(const NginxTemplate
     for (size_t i = 0; i < group.size(); ++i) {
       const EndpointConfig* e = group[i];
       if (i > 0 && e->url.path == group[i - 1]->url.path) {
-        return Status::InvalidArgument("endpoints " + group[i - 1]->name + " and " + e->name + " both serve " +
-                                       listen + e->url.path);
+        return Status::InvalidArgument("endpoints " + group[i - 1]->name + " and " + e->name + " both serve " + listen +
+                                       e->url.path);
       }
       if (e->lb.ssl_certificate != first->lb.ssl_certificate || e->lb.ssl_key != first->lb.ssl_key) {
         return Status::InvalidArgument("endpoints " + first->name + " and " + e->name + " share " + listen +

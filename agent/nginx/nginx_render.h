@@ -36,11 +36,11 @@ Result<NginxTemplates> LoadNginxTemplates(const std::string& dir);
 struct NginxRenderInput {
   NginxSettings::Mode mode = NginxSettings::Mode::kManaged;
   NginxSettings::Upstreams upstreams = NginxSettings::Upstreams::kDynamic;
-  std::string prefix;            // absolute; pid, logs and temp paths live under it
-  std::string access_log;        // absolute path of the access log
-  std::string control_socket;    // absolute path of the control unix socket
-  std::string members_file;      // absolute path of the persisted member lists
-  std::string routes_file;       // absolute path of the persisted route tables
+  std::string prefix;          // absolute; pid, logs and temp paths live under it
+  std::string access_log;      // absolute path of the access log
+  std::string control_socket;  // absolute path of the control unix socket
+  std::string members_file;    // absolute path of the persisted member lists
+  std::string routes_file;     // absolute path of the persisted route tables
   std::string ndk_module = "/usr/lib/nginx/modules/ndk_http_module.so";
   std::string lua_module = "/usr/lib/nginx/modules/ngx_http_lua_module.so";
   std::vector<EndpointConfig> endpoints;

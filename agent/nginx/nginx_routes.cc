@@ -92,7 +92,7 @@ Admission AdmitEndpoints(const std::vector<EndpointConfig>& wanted,
 
   Admission out;
   std::set<std::string> names;
-  std::map<std::string, std::string> path_owner;  // listen + path -> endpoint
+  std::map<std::string, std::string> path_owner;     // listen + path -> endpoint
   std::map<std::string, const EndpointConfig*> tls;  // listen -> first endpoint there
   auto why_not = [&](const EndpointConfig& e) -> std::string {
     // What nginx serves now passed these checks (at 1,000 endpoints they
@@ -110,8 +110,8 @@ Admission AdmitEndpoints(const std::vector<EndpointConfig>& wanted,
       return "endpoint " + owner->second + " already serves " + listen + e.url.path;
     }
     auto first = tls.find(listen);
-    if (first != tls.end() && (first->second->lb.ssl_certificate != e.lb.ssl_certificate ||
-                               first->second->lb.ssl_key != e.lb.ssl_key)) {
+    if (first != tls.end() &&
+        (first->second->lb.ssl_certificate != e.lb.ssl_certificate || first->second->lb.ssl_key != e.lb.ssl_key)) {
       return "endpoint " + first->second->name + " shares " + listen + " with other TLS certificate and key files";
     }
     return "";

@@ -30,9 +30,9 @@ class NginxWakeWatcher {
  public:
   struct Options {
     std::string control_socket;
-    Duration idle_wait{10000};   // long-poll wait with no hold open
-    Duration open_poll{250};     // with holds open: how often counts are read
-    Duration retry{500};         // after nginx did not answer
+    Duration idle_wait{10000};  // long-poll wait with no hold open
+    Duration open_poll{250};    // with holds open: how often counts are read
+    Duration retry{500};        // after nginx did not answer
   };
   /// `changed`: endpoints whose held count changed since the last call
   /// (held 0: the hold is over). `open`: some hold is still open. Called

@@ -204,8 +204,8 @@ Status Agent::Start() {
     NginxWakeWatcher::Options wo;
     wo.control_socket = ControlSocketPath(config_.nginx.prefix);
     StoreWakeRecorder* recorder = wake_recorder_.get();
-    wake_watcher_ = std::make_unique<NginxWakeWatcher>(
-        wo, [this, recorder](const std::vector<HeldRequests>& changed, bool open) {
+    wake_watcher_ =
+        std::make_unique<NginxWakeWatcher>(wo, [this, recorder](const std::vector<HeldRequests>& changed, bool open) {
           bool grew = false;
           for (const HeldRequests& h : changed) {
             Status st = recorder->Record(h.endpoint, h.held, h.since_ms);
@@ -253,10 +253,9 @@ Status Agent::Start() {
     Status cleared = custom->Clear(endpoint);
     if (!cleared.ok()) spdlog::warn("custom metrics of {}: {}", endpoint, cleared.ToString());
   };
-  reconciler_ = std::make_unique<Reconciler>(opts, *store_, *events_, *nginx_, *health_, clouds, *policy_, clock_,
-                                             [](const std::string& address) {
-                                               return CountEstablishedTo(ReadTcpTable(), address);
-                                             });
+  reconciler_ = std::make_unique<Reconciler>(
+      opts, *store_, *events_, *nginx_, *health_, clouds, *policy_, clock_,
+      [](const std::string& address) { return CountEstablishedTo(ReadTcpTable(), address); });
   route_watcher_ = std::make_unique<RouteWatcher>(*store_, reconciler_->Sites(), *nginx_);
   route_watcher_->Start();
   probe_ = std::make_unique<ProcHostPortProbe>();
@@ -296,8 +295,9 @@ Status Agent::Start() {
   REACTOR_RETURN_IF_ERROR(api_->Start(config_.listen.ToString(), metrics_routes_.get()));
   // systemd (Type=notify): ready once the API answers. A no-op without NOTIFY_SOCKET.
   sd_notifyf(0, "READY=1\nSTATUS=serving API on %s", config_.listen.ToString().c_str());
-  events_->Record("", "start", "agent " + config_.name + " started; API on " + config_.listen.ToString() +
-                                   ", state " + url + ", nginx prefix " + config_.nginx.prefix);
+  events_->Record("", "start",
+                  "agent " + config_.name + " started; API on " + config_.listen.ToString() + ", state " + url +
+                      ", nginx prefix " + config_.nginx.prefix);
   return Status::Ok();
 }
 
@@ -441,9 +441,9 @@ void Agent::Run() {
       events_->Record("", "error", "reconcile round failed: " + st.ToString());
     }
     if (st.ok() && store_away_since_ms_ != 0) {
-      events_->Record("", "store", "state store reachable again after " +
-                                       FormatDuration(Duration(clock_.WallMillis() - store_away_since_ms_)) +
-                                       "; changes resume");
+      events_->Record("", "store",
+                      "state store reachable again after " +
+                          FormatDuration(Duration(clock_.WallMillis() - store_away_since_ms_)) + "; changes resume");
       store_away_since_ms_ = 0;
     }
     // A round at 1,000 endpoints allocates and frees tens of MiB (store

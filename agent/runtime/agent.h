@@ -95,9 +95,9 @@ class Agent {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool wake_ = false;           // protected by mu_
-  bool stop_ = false;           // protected by mu_
-  bool reload_ = false;         // protected by mu_
+  bool wake_ = false;                // protected by mu_
+  bool stop_ = false;                // protected by mu_
+  bool reload_ = false;              // protected by mu_
   int64_t store_away_since_ms_ = 0;  // loop thread: wall ms the store stopped answering; 0 = it answers
 };
 

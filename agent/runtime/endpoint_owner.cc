@@ -17,9 +17,7 @@ namespace {
 
 constexpr int kPlaceAttempts = 3;
 
-bool Live(const InstanceRecord& r) {
-  return r.state == InstanceState::kStarting || r.state == InstanceState::kActive;
-}
+bool Live(const InstanceRecord& r) { return r.state == InstanceState::kStarting || r.state == InstanceState::kActive; }
 
 const InstanceRecord* FindInstance(const EndpointRound& er, const std::string& id) {
   for (const auto& r : er.instances) {
@@ -94,7 +92,8 @@ void EndpointOwner::Decide(Round& round, EndpointRound& er, const Fence& fence) 
           Status st = ReleaseInstance(store_, r, &fence);
           if (!Ok(rec.name, st)) return;
           if (st.ok()) {
-            events_.Record(rec.name, "remove", r.id + " removed: its endpoint was unmanaged while its record did not read");
+            events_.Record(rec.name, "remove",
+                           r.id + " removed: its endpoint was unmanaged while its record did not read");
           } else {
             kept.push_back(r);
           }
@@ -160,7 +159,8 @@ bool EndpointOwner::ReplaceLost(Round& round, EndpointRound& er, const Fence& fe
       kept.push_back(r);
       continue;
     }
-    if (r.state == InstanceState::kErrored && r.activated_ms == 0) NoteStartFailure(er.name, r.state_since_ms, r.reason);
+    if (r.state == InstanceState::kErrored && r.activated_ms == 0)
+      NoteStartFailure(er.name, r.state_since_ms, r.reason);
     events_.Record(er.name, "remove", r.id + " removed: " + why + "; it will be replaced");
   }
   er.instances = std::move(kept);
@@ -309,8 +309,10 @@ bool EndpointOwner::Scale(Round& round, EndpointRound& er, const Fence& fence) {
     if (launched > 0) text += ": launching " + std::to_string(launched);
     if (drained > 0) text += ": draining " + std::to_string(drained);
     bool was_held = held_.count(rec.name) > 0;
-    if (held) held_.insert(rec.name);
-    else held_.erase(rec.name);
+    if (held)
+      held_.insert(rec.name);
+    else
+      held_.erase(rec.name);
     if (launched > 0 || drained > 0 || (held && !was_held)) events_.Record(rec.name, "scale", text);
     last_decision_[rec.name] = text;
   }
@@ -341,8 +343,9 @@ bool EndpointOwner::MoveOffDrainingHosts(Round& round, EndpointRound& er, const 
   }
   if (Place(round, er, fence, 1, &fenced) == 1) {
     moving_[er.name] = er.instances.back().id;
-    events_.Record(er.name, "scale", er.instances.back().id + " on " + er.instances.back().manager +
-                                         " replaces an instance on a draining host");
+    events_.Record(
+        er.name, "scale",
+        er.instances.back().id + " on " + er.instances.back().manager + " replaces an instance on a draining host");
   }
   return !fenced;
 }
@@ -429,8 +432,8 @@ int EndpointOwner::Drain(Round& round, EndpointRound& er, const Fence& fence, in
   for (InstanceRecord* r : order) {
     if (n >= count) break;
     InstanceRecord next = *r;
-    std::string text = SetState(clock_, next, InstanceState::kDraining,
-                                why + "; out of the upstream, waiting for open connections");
+    std::string text =
+        SetState(clock_, next, InstanceState::kDraining, why + "; out of the upstream, waiting for open connections");
     Status st = UpdateInstance(store_, next, &fence);
     if (st.IsFencedOut()) {
       election_.Lost(er.name, st.message());

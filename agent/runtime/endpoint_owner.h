@@ -70,10 +70,10 @@ class EndpointOwner {
 
   std::map<std::string, Backoff> backoff_;
   std::map<std::string, std::string> last_decision_;
-  std::set<std::string> held_;                 // endpoints whose last decision held a scale-down
-  std::map<std::string, std::string> waiting_;  // endpoint → the "no room" reason said in its log
-  std::map<std::string, std::string> moving_;   // endpoint → replacement launched for a draining host
-  std::map<std::string, size_t> rr_cursor_;     // round-robin placement position per endpoint
+  std::set<std::string> held_;                           // endpoints whose last decision held a scale-down
+  std::map<std::string, std::string> waiting_;           // endpoint → the "no room" reason said in its log
+  std::map<std::string, std::string> moving_;            // endpoint → replacement launched for a draining host
+  std::map<std::string, size_t> rr_cursor_;              // round-robin placement position per endpoint
   std::map<std::string, std::string> invalid_reported_;  // endpoint → the problem said in its log
   uint64_t id_counter_ = 0;
 };

@@ -125,21 +125,23 @@ void HostActuator::Check(Round& round) {
         if (it != view.end() && it->second.pending) continue;  // being prepared; no start timeout yet
         const bool not_launched_yet = it == view.end() && r.address.empty() && !launched_.count(r.id);
         if (not_launched_yet) continue;  // Act launches it
-        if (it != view.end() && it->second.running && !it->second.address.empty() &&
-            r.address != it->second.address) {
+        if (it != view.end() && it->second.running && !it->second.address.empty() && r.address != it->second.address) {
           r.address = it->second.address;  // known only once started (docker bridge ports)
           changed = true;
         }
         if (it == view.end() || !it->second.running) {
-          std::string why = it == view.end() ? "its " + r.cloud + " instance is gone"
-                                             : "exited" + (it->second.exit_code >= 0
-                                                               ? " with code " + std::to_string(it->second.exit_code)
-                                                               : std::string()) +
-                                                   (it->second.detail.empty() ? "" : " (" + it->second.detail + ")");
+          std::string why = it == view.end()
+                                ? "its " + r.cloud + " instance is gone"
+                                : "exited" +
+                                      (it->second.exit_code >= 0 ? " with code " + std::to_string(it->second.exit_code)
+                                                                 : std::string()) +
+                                      (it->second.detail.empty() ? "" : " (" + it->second.detail + ")");
           text = SetState(clock_, r, InstanceState::kErrored, why);
           if (it != view.end()) StopAsync(cloud, r.id);
-          if (UpdateInstance(store_, r, nullptr).ok()) events_.Record(r.endpoint, "instance", text);
-          else r = before;
+          if (UpdateInstance(store_, r, nullptr).ok())
+            events_.Record(r.endpoint, "instance", text);
+          else
+            r = before;
           continue;
         }
       }
@@ -150,8 +152,8 @@ void HostActuator::Check(Round& round) {
           if (report && report->state == HealthState::kHealthy) {
             if (r.activated_ms == 0) r.activated_ms = now_ms;
             text = SetState(clock_, r, InstanceState::kActive,
-                           "passed " + std::to_string(report->consecutive_successes) + " health check(s) (" +
-                               report->last_result + "); taking traffic");
+                            "passed " + std::to_string(report->consecutive_successes) + " health check(s) (" +
+                                report->last_result + "); taking traffic");
             changed = true;
           } else if (!is_static && now_ms - r.state_since_ms > options_.start_timeout.count()) {
             std::string why = "did not pass a health check within " + FormatDuration(options_.start_timeout) +
@@ -166,7 +168,7 @@ void HostActuator::Check(Round& round) {
             std::string why = "failed " + std::to_string(report->consecutive_failures) + " health check(s) (" +
                               report->last_result + ")";
             text = SetState(clock_, r, InstanceState::kErrored,
-                           is_static ? why + "; out of the upstream until it recovers" : why);
+                            is_static ? why + "; out of the upstream until it recovers" : why);
             StopAsync(cloud, r.id);
             changed = true;
           }
@@ -175,12 +177,11 @@ void HostActuator::Check(Round& round) {
           // Only static instances stay errored; they rejoin when healthy again.
           if (is_static && report && report->state == HealthState::kHealthy) {
             text = SetState(clock_, r, InstanceState::kActive,
-                           "recovered (" + report->last_result + "); back in the upstream");
+                            "recovered (" + report->last_result + "); back in the upstream");
             changed = true;
           }
           break;
-        case InstanceState::kDraining:
-          break;
+        case InstanceState::kDraining: break;
       }
       if (!changed) continue;
       Status st = UpdateInstance(store_, r, nullptr);
@@ -225,8 +226,10 @@ void HostActuator::Launch(EndpointRound& er, InstanceRecord& r) {
   }
   events_.Record(er.name, "launch", "launch of " + r.id + " on " + options_.manager + " failed: " + failure);
   std::string text = SetState(clock_, r, InstanceState::kErrored, "launch failed: " + failure);
-  if (UpdateInstance(store_, r, nullptr).ok()) events_.Record(r.endpoint, "instance", text);
-  else r = before;
+  if (UpdateInstance(store_, r, nullptr).ok())
+    events_.Record(r.endpoint, "instance", text);
+  else
+    r = before;
 }
 
 void HostActuator::FinishDraining(EndpointRound& er) {
@@ -253,8 +256,7 @@ void HostActuator::FinishDraining(EndpointRound& er) {
     if (open == 0) {
       why = "drained: no open connections after " + FormatDuration(Duration(drained_for));
     } else if (drained_for >= timeout.count()) {
-      why = "drain_timeout " + FormatDuration(timeout) + " passed with " + std::to_string(open) +
-            " open connection(s)";
+      why = "drain_timeout " + FormatDuration(timeout) + " passed with " + std::to_string(open) + " open connection(s)";
     } else {
       kept.push_back(r);
       continue;
@@ -275,8 +277,8 @@ void HostActuator::Act(Round& round) {
   std::set<std::string> known(round.unreadable.begin(), round.unreadable.end());
   for (const auto& id : round.unreadable) {
     if (unreadable_reported_.insert(id).second) {
-      events_.Record("", "error", "the record of instance " + id +
-                                      " does not read; the instance is left running and untouched");
+      events_.Record("", "error",
+                     "the record of instance " + id + " does not read; the instance is left running and untouched");
     }
   }
   for (auto it = unreadable_reported_.begin(); it != unreadable_reported_.end();) {
@@ -314,7 +316,7 @@ void HostActuator::Act(Round& round) {
       if (!Mine(r) || r.cloud == "static") continue;
       if (r.state != InstanceState::kStarting || !r.address.empty() || launched_.count(r.id)) continue;
       auto view = cloud_view_.find(r.cloud);
-      if (view != cloud_view_.end() && view->second.count(r.id)) continue;  // running: Check adopts it
+      if (view != cloud_view_.end() && view->second.count(r.id)) continue;        // running: Check adopts it
       if (view == cloud_view_.end() && CloudNamed(r.cloud) != nullptr) continue;  // cloud unreachable: wait
       Launch(er, r);
     }
@@ -357,9 +359,9 @@ void HostActuator::Act(Round& round) {
     for (auto& [id, info] : view->second) {
       if (known.count(id) || Stopping(id)) continue;
       if (!assigned_.count(id)) {
-        events_.Record(info.endpoint, "remove",
-                       id + " (" + info.address + ") has no instance record on " + options_.manager +
-                           ": stopping the stray");
+        events_.Record(
+            info.endpoint, "remove",
+            id + " (" + info.address + ") has no instance record on " + options_.manager + ": stopping the stray");
       }
       StopAsync(cloud, id);
     }

@@ -75,10 +75,10 @@ class HostActuator {
 
   // Loop-thread state.
   std::map<std::string, std::map<std::string, InstanceInfo>> cloud_view_;  // cloud name → id → info
-  std::map<std::string, std::string> cloud_errors_;  // cloud name → last List error reported
+  std::map<std::string, std::string> cloud_errors_;                        // cloud name → last List error reported
   std::map<std::string, HealthReport> health_view_;
-  std::set<std::string> launched_;   // ids this process launched (a List may lag behind)
-  std::set<std::string> assigned_;   // ids assigned here last round
+  std::set<std::string> launched_;                // ids this process launched (a List may lag behind)
+  std::set<std::string> assigned_;                // ids assigned here last round
   std::map<std::string, int64_t> drain_seen_ms_;  // draining instance → wall ms of the first round that saw it
   std::set<std::string> unreadable_reported_;
 

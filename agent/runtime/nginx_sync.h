@@ -68,7 +68,7 @@ class NginxSync {
   // copying 1,000 configs took milliseconds; protected by sites_mu_.
   std::vector<EndpointConfig> configs_;
   std::map<std::string, int64_t> deleted_;  // deleted between rounds, at; protected by sites_mu_
-  bool primed_ = false;                // a round filled sites_; protected by sites_mu_
+  bool primed_ = false;                     // a round filled sites_; protected by sites_mu_
 };
 
 }  // namespace reactor

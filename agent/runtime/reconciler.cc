@@ -9,8 +9,7 @@
 
 namespace reactor {
 
-ScalingPolicy::Decision MinMaxPolicy::Decide(const EndpointConfig& cfg, int current,
-                                             const std::vector<std::string>&) {
+ScalingPolicy::Decision MinMaxPolicy::Decide(const EndpointConfig& cfg, int current, const std::vector<std::string>&) {
   Decision d;
   d.range_min = cfg.scaling.min_instances;
   d.range_max = cfg.scaling.max_instances;
@@ -36,8 +35,11 @@ OwnerElection::Options ElectionOptions(const ReconcilerOptions& o) {
 
 // What the owner decided, for the other hosts' `status`.
 std::string EncodeDecided(const EndpointStatus& s) {
-  json j = {{"owner", s.owner}, {"target", s.target}, {"has_range", s.has_range},
-            {"last_decision", s.last_decision}, {"problem", s.problem}};
+  json j = {{"owner", s.owner},
+            {"target", s.target},
+            {"has_range", s.has_range},
+            {"last_decision", s.last_decision},
+            {"problem", s.problem}};
   j["range_min"] = s.range_min ? json(*s.range_min) : json(nullptr);
   j["range_max"] = s.range_max ? json(*s.range_max) : json(nullptr);
   return j.dump();
@@ -61,8 +63,8 @@ void DecodeDecided(const std::string& value, EndpointStatus* s) {
 }  // namespace
 
 Reconciler::Reconciler(ReconcilerOptions options, Store& store, EventLog& events, NginxController& nginx,
-                       HealthSource& health, std::map<CloudKind, Cloud*> clouds, ScalingPolicy& policy,
-                       Clock& clock, std::function<int(const std::string&)> active_connections)
+                       HealthSource& health, std::map<CloudKind, Cloud*> clouds, ScalingPolicy& policy, Clock& clock,
+                       std::function<int(const std::string&)> active_connections)
     : options_(std::move(options)),
       store_(store),
       events_(events),

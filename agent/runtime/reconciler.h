@@ -50,8 +50,8 @@ class MinMaxPolicy : public ScalingPolicy {
 };
 
 struct ReconcilerOptions {
-  std::string manager;        // this host's name
-  int slots = 1000;           // this host's scheduling slots
+  std::string manager;            // this host's name
+  int slots = 1000;               // this host's scheduling slots
   Duration start_timeout{60000};  // a starting instance must pass its health check within this
   Duration stop_grace{5000};      // SIGTERM → SIGKILL
   Duration min_drain{1000};       // draining lasts at least this (nginx workers see the change)
@@ -73,8 +73,8 @@ class Reconciler {
   /// Every reference must outlive the Reconciler. `clouds` maps cloud kind to
   /// driver (kStatic included). `active_connections(address)` counts open
   /// connections to an instance (from /proc/net/tcp in production).
-  Reconciler(ReconcilerOptions options, Store& store, EventLog& events, NginxController& nginx,
-             HealthSource& health, std::map<CloudKind, Cloud*> clouds, ScalingPolicy& policy, Clock& clock,
+  Reconciler(ReconcilerOptions options, Store& store, EventLog& events, NginxController& nginx, HealthSource& health,
+             std::map<CloudKind, Cloud*> clouds, ScalingPolicy& policy, Clock& clock,
              std::function<int(const std::string&)> active_connections);
   ~Reconciler() = default;
 

@@ -39,9 +39,9 @@ struct EndpointStatus {
 struct EndpointRound {
   const EndpointRecord* record = nullptr;  // null for instances whose endpoint is gone
   std::string name;
-  std::vector<InstanceRecord> instances;   // every host's
+  std::vector<InstanceRecord> instances;  // every host's
   EndpointStatus status;
-  bool decided = false;                    // this host owns it and decided this round
+  bool decided = false;  // this host owns it and decided this round
 };
 
 struct Round {
@@ -59,8 +59,8 @@ inline std::string SetState(Clock& clock, InstanceRecord& r, InstanceState to, c
   r.state = to;
   r.state_since_ms = clock.WallMillis();
   r.reason = reason;
-  return r.id + " (" + (r.address.empty() ? "no address" : r.address) + ") " + from + " → " +
-         InstanceStateName(to) + ": " + reason;
+  return r.id + " (" + (r.address.empty() ? "no address" : r.address) + ") " + from + " → " + InstanceStateName(to) +
+         ": " + reason;
 }
 
 }  // namespace reactor

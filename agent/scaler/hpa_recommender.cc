@@ -59,8 +59,7 @@ HpaRecommender::Result HpaRecommender::Next(TimePoint now, long current, long de
   long added = 0;
   for (const auto& [t, n] : scale_ups_) added += n;
   const long start = std::max(0L, current - added);
-  const long up_limit =
-      std::max(start + HpaDefaults::kScaleUpPods, start + start * HpaDefaults::kScaleUpPercent / 100);
+  const long up_limit = std::max(start + HpaDefaults::kScaleUpPods, start + start * HpaDefaults::kScaleUpPercent / 100);
   long replicas = stabilised;
   if (replicas > up_limit) {
     replicas = up_limit;

@@ -47,8 +47,8 @@ struct HpaDefaults {
   static constexpr double kTolerance = 0.1;
   static constexpr Duration kScaleDownStabilisation{300000};
   static constexpr Duration kRatePeriod{15000};  // scaleUp / scaleDown policies' periodSeconds
-  static constexpr long kScaleUpPods = 4;         // scaleUp: + 4 pods per period ...
-  static constexpr long kScaleUpPercent = 100;    // ... or + 100 %, whichever is more (selectPolicy Max)
+  static constexpr long kScaleUpPods = 4;        // scaleUp: + 4 pods per period ...
+  static constexpr long kScaleUpPercent = 100;   // ... or + 100 %, whichever is more (selectPolicy Max)
 };
 
 /// One metric's desired count by the HPA's formula (Algorithm details).

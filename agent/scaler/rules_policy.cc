@@ -136,12 +136,14 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
     // short window may); a step down goes to its count for headroom + the
     // hysteresis, never above the current count.
     const long long_up = LeanCount(set, current, avg, min, max, hr, *ev.range);
-    long down = long_up > current ? long_up
-                                  : std::min<long>(current, LeanCount(set, current, avg, min, max,
-                                                                      hr + kHysteresisPoints, *ev.range));
+    long down =
+        long_up > current
+            ? long_up
+            : std::min<long>(current, LeanCount(set, current, avg, min, max, hr + kHysteresisPoints, *ev.range));
     long up = long_up;
     if (cfg.scaling.scale_up_window != cfg.scaling.window) {
-      std::map<std::string, double> recent = ScaledAverages(cfg, cfg.scaling.scale_up_window, current, active_addresses);
+      std::map<std::string, double> recent =
+          ScaledAverages(cfg, cfg.scaling.scale_up_window, current, active_addresses);
       // A rising trend, extrapolated over `predict` (what a launch takes to
       // serve): the two windows' means lie (window − scale_up_window) / 2 apart.
       const double apart_s = (cfg.scaling.window - cfg.scaling.scale_up_window).count() / 2000.0;
@@ -154,16 +156,17 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
       }
       rules::Evaluation up_ev = rules::Evaluate(set, current, recent, min, max);
       if (up_ev.range && up_ev.missing_metrics.empty()) {
-        const long trigger = LeanCount(set, current, recent, min, max, std::max(0, hr - kHysteresisPoints), *up_ev.range);
-        up = trigger > current ? std::max(trigger, LeanCount(set, current, recent, min, max, hr, *up_ev.range)) : trigger;
+        const long trigger =
+            LeanCount(set, current, recent, min, max, std::max(0, hr - kHysteresisPoints), *up_ev.range);
+        up = trigger > current ? std::max(trigger, LeanCount(set, current, recent, min, max, hr, *up_ev.range))
+                               : trigger;
       }
     }
     target = up > current ? up : down;
     lean_down = down;
     lean_text = " (lean, " + std::to_string(hr) + "% headroom ± " + std::to_string(kHysteresisPoints) +
-                " points: " + std::to_string(up) + " on the last " +
-                FormatDuration(cfg.scaling.scale_up_window) + ", " + std::to_string(down) + " on " +
-                FormatDuration(cfg.scaling.window) + ")";
+                " points: " + std::to_string(up) + " on the last " + FormatDuration(cfg.scaling.scale_up_window) +
+                ", " + std::to_string(down) + " on " + FormatDuration(cfg.scaling.window) + ")";
   }
 
   // The anchors. midpoint: Gridcentric Reactor jumped to the middle of the
@@ -283,7 +286,8 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
     } else {
       text += " (rules contradict each other)";
     }
-    text += " → target " + std::to_string(target) + " (min " + std::to_string(min) + ", max " + std::to_string(max) + ")";
+    text +=
+        " → target " + std::to_string(target) + " (min " + std::to_string(min) + ", max " + std::to_string(max) + ")";
     text += lean_text;
     if (d.held && kind == PolicyKind::kHpa) {
       text += "; held at " + std::to_string(effective) + " by the highest recommendation of the last " +

@@ -45,8 +45,7 @@ class WakeSource {
 class StoreWakeSource : public WakeSource {
  public:
   /// Both must outlive this object.
-  StoreWakeSource(Store& store, Clock& clock, Duration refresh = Duration(100),
-                  Duration max_age = Duration(660000));
+  StoreWakeSource(Store& store, Clock& clock, Duration refresh = Duration(100), Duration max_age = Duration(660000));
   WakeDemand Demand(const std::string& endpoint) override;
 
   /// Blocks until a wake key of any endpoint changes (a host's nginx began

@@ -15,8 +15,8 @@ void ModelMetrics::Record(int64_t second, double requests, std::optional<double>
 }
 
 const std::vector<std::string>& ModelMetrics::Provided() {
-  static const std::vector<std::string> names = {"rate", "response", "response.p50", "response.p95",
-                                                 "response.p99", "active"};
+  static const std::vector<std::string> names = {"rate",         "response",     "response.p50",
+                                                 "response.p95", "response.p99", "active"};
   return names;
 }
 

@@ -56,8 +56,8 @@ Result<SimulationResult> Simulate(const Trace& trace, const EndpointConfig& cfg,
   RulesPolicy policy(metrics, clock);  // the agent's policy, unchanged
 
   const int64_t delay_ms = options.start_delay.count();
-  const int initial = options.initial ? *options.initial
-                                      : OracleCount(trace.seconds[0].requests, options.capacity, min, max);
+  const int initial =
+      options.initial ? *options.initial : OracleCount(trace.seconds[0].requests, options.capacity, min, max);
   if (initial < 0) return Status::InvalidArgument("initial instances must not be negative");
   std::deque<Instance> live;  // launch order
   int64_t next_id = 0;

@@ -38,27 +38,27 @@
 namespace reactor {
 
 struct SimulationOptions {
-  double capacity = 20;           // requests/s one instance serves
-  Duration start_delay{2000};     // launch → serving
-  double base_response = 0.05;    // s: response time of an idle instance
-  std::optional<int> initial;     // serving instances at second 0 (default: the oracle's)
+  double capacity = 20;         // requests/s one instance serves
+  Duration start_delay{2000};   // launch → serving
+  double base_response = 0.05;  // s: response time of an idle instance
+  std::optional<int> initial;   // serving instances at second 0 (default: the oracle's)
 };
 
 /// One second of the timeline.
 struct SimulatedSecond {
   int64_t second = 0;
-  double load = 0;             // requests offered
-  int instances = 0;           // live during the second (starting + serving): what it costs
+  double load = 0;    // requests offered
+  int instances = 0;  // live during the second (starting + serving): what it costs
   int serving = 0;
-  double capacity = 0;         // serving × capacity
-  double rate = 0;             // load / serving (load when none serves)
+  double capacity = 0;             // serving × capacity
+  double rate = 0;                 // load / serving (load when none serves)
   std::optional<double> response;  // modelled mean response time, s
   bool overload = false;
   int oracle = 0;
-  int target = 0;              // the policy's target at the end of the second
-  int launched = 0;            // at the end of the second
+  int target = 0;    // the policy's target at the end of the second
+  int launched = 0;  // at the end of the second
   int removed = 0;
-  bool held = false;           // the scale-down was held by stabilisation
+  bool held = false;  // the scale-down was held by stabilisation
 };
 
 struct SimulationSummary {

@@ -94,7 +94,8 @@ std::string SummaryTable(const std::vector<LabelledRun>& runs) {
 }
 
 std::string TimelineCsv(const SimulationResult& r) {
-  std::string out = "second,load,instances,serving,capacity,rate,response,overload,oracle,target,launched,removed,held\n";
+  std::string out =
+      "second,load,instances,serving,capacity,rate,response,overload,oracle,target,launched,removed,held\n";
   for (const auto& s : r.timeline) {
     out += std::to_string(s.second) + "," + Num(s.load).dump() + "," + std::to_string(s.instances) + "," +
            std::to_string(s.serving) + "," + Num(s.capacity).dump() + "," + Num(s.rate).dump() + "," +
@@ -123,7 +124,9 @@ std::string TimelineSvg(const std::vector<LabelledRun>& runs, double capacity) {
   max_load = std::max(max_load, max_inst * capacity);
   max_inst = static_cast<int>(std::ceil(max_load / capacity));
   const size_t columns = std::min<size_t>(n, static_cast<size_t>(plot_w));
-  auto x_of = [&](size_t col) { return left + (columns <= 1 ? 0.0 : plot_w * static_cast<double>(col) / (columns - 1)); };
+  auto x_of = [&](size_t col) {
+    return left + (columns <= 1 ? 0.0 : plot_w * static_cast<double>(col) / (columns - 1));
+  };
   auto y_of = [&](double v, double vmax) { return top + plot_h * (1 - v / vmax); };
   // Column c covers seconds [c·n/columns, (c+1)·n/columns).
   auto range_of = [&](size_t c) {
@@ -169,33 +172,38 @@ std::string TimelineSvg(const std::vector<LabelledRun>& runs, double capacity) {
   svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << plot_w << "\" height=\"" << plot_h
       << "\" fill=\"none\" stroke=\"#888\"/>\n";
 
-  svg << polyline(first, [](const SimulatedSecond& s) { return s.load; }, max_load,
-                  "stroke=\"#444\" stroke-width=\"1\"");
-  svg << polyline(first, [](const SimulatedSecond& s) { return static_cast<double>(s.oracle); }, max_inst,
-                  "stroke=\"#2a2\" stroke-width=\"1\" stroke-dasharray=\"4 3\"");
+  svg << polyline(
+      first, [](const SimulatedSecond& s) { return s.load; }, max_load, "stroke=\"#444\" stroke-width=\"1\"");
+  svg << polyline(
+      first, [](const SimulatedSecond& s) { return static_cast<double>(s.oracle); }, max_inst,
+      "stroke=\"#2a2\" stroke-width=\"1\" stroke-dasharray=\"4 3\"");
   const char* colours[] = {"#1f6fd0", "#d07a1f", "#8a2be2", "#0a9396"};
   std::string legend;
   for (size_t k = 0; k < runs.size(); ++k) {
     const char* colour = colours[k % 4];
-    svg << polyline(*runs[k].result, [](const SimulatedSecond& s) { return s.capacity; }, max_load,
-                    std::string("stroke=\"") + colour + "\" stroke-width=\"1\" stroke-opacity=\"0.5\"");
-    svg << polyline(*runs[k].result, [](const SimulatedSecond& s) { return static_cast<double>(s.instances); },
-                    max_inst, std::string("stroke=\"") + colour + "\" stroke-width=\"1.5\"");
+    svg << polyline(
+        *runs[k].result, [](const SimulatedSecond& s) { return s.capacity; }, max_load,
+        std::string("stroke=\"") + colour + "\" stroke-width=\"1\" stroke-opacity=\"0.5\"");
+    svg << polyline(
+        *runs[k].result, [](const SimulatedSecond& s) { return static_cast<double>(s.instances); }, max_inst,
+        std::string("stroke=\"") + colour + "\" stroke-width=\"1.5\"");
     // Overload marks: a red tick per column with any overload second.
     const double y = top + plot_h + 24 + 8.0 * static_cast<double>(k);
     for (size_t c = 0; c < columns; ++c) {
       auto [a, b] = range_of(c);
       bool any = false;
-      for (size_t i = a; i < b && i < runs[k].result->timeline.size(); ++i) any = any || runs[k].result->timeline[i].overload;
+      for (size_t i = a; i < b && i < runs[k].result->timeline.size(); ++i)
+        any = any || runs[k].result->timeline[i].overload;
       if (any) {
         svg << "<rect x=\"" << Fixed(x_of(c), 1) << "\" y=\"" << Fixed(y, 1)
             << "\" width=\"1.5\" height=\"6\" fill=\"#d00\"/>\n";
       }
     }
     const SimulationSummary& s = runs[k].result->summary;
-    legend += "<text x=\"" + std::to_string(left + 10) + "\" y=\"" + std::to_string(top - 24 + 14 * static_cast<int>(k)) +
-              "\" fill=\"" + colour + "\">" + XmlEscape(runs[k].label) + ": " + Fixed(s.OverloadPercent(), 2) +
-              "% overload, " + Fixed(s.cost_ratio, 2) + "× oracle</text>\n";
+    legend += "<text x=\"" + std::to_string(left + 10) + "\" y=\"" +
+              std::to_string(top - 24 + 14 * static_cast<int>(k)) + "\" fill=\"" + colour + "\">" +
+              XmlEscape(runs[k].label) + ": " + Fixed(s.OverloadPercent(), 2) + "% overload, " +
+              Fixed(s.cost_ratio, 2) + "× oracle</text>\n";
   }
   svg << legend;
   svg << "<text x=\"" << left + plot_w << "\" y=\"" << top - 24

@@ -147,9 +147,9 @@ Result<Trace> ParseAccessLog(const std::string& text, const std::string& only_en
   });
   if (!st.ok()) return st;
   if (buckets.empty()) {
-    return Status::InvalidArgument(only_endpoint.empty() ? "empty trace: no request lines"
-                                                         : "empty trace: no request lines of endpoint '" +
-                                                               only_endpoint + "'");
+    return Status::InvalidArgument(only_endpoint.empty()
+                                       ? "empty trace: no request lines"
+                                       : "empty trace: no request lines of endpoint '" + only_endpoint + "'");
   }
   trace.first_second = buckets.begin()->first;
   int64_t span = buckets.rbegin()->first - trace.first_second + 1;

@@ -105,7 +105,8 @@ json OpJson(const Op& op) {
     case Op::Type::kDelete: return {{"request_delete_range", {{"key", Base64Encode(op.key)}}}};
     case Op::Type::kDeletePrefix: {
       const std::string key = op.key.empty() ? std::string(1, '\0') : op.key;
-      return {{"request_delete_range", {{"key", Base64Encode(key)}, {"range_end", Base64Encode(PrefixRangeEnd(op.key))}}}};
+      return {
+          {"request_delete_range", {{"key", Base64Encode(key)}, {"range_end", Base64Encode(PrefixRangeEnd(op.key))}}}};
     }
   }
   return json::object();
@@ -116,9 +117,7 @@ json CompareJson(const Compare& c) {
   static const char* const kFields[] = {"mod_revision", "create_revision", "version", "value", "lease"};
   static const char* const kResults[] = {"EQUAL", "NOT_EQUAL", "LESS", "GREATER"};
   const auto t = static_cast<size_t>(c.target);
-  json j = {{"key", Base64Encode(c.key)},
-            {"target", kTargets[t]},
-            {"result", kResults[static_cast<size_t>(c.op)]}};
+  json j = {{"key", Base64Encode(c.key)}, {"target", kTargets[t]}, {"result", kResults[static_cast<size_t>(c.op)]}};
   if (c.target == Compare::Target::kValue) {
     j[kFields[t]] = Base64Encode(c.value);
   } else {
@@ -136,7 +135,8 @@ std::string Base64Encode(const std::string& bytes) {
 }
 
 Result<std::string> Base64Decode(const std::string& text) {
-  if (text.size() % 4 != 0) return Status::InvalidArgument("etcd: base64 text of length " + std::to_string(text.size()));
+  if (text.size() % 4 != 0)
+    return Status::InvalidArgument("etcd: base64 text of length " + std::to_string(text.size()));
   std::string out(b64::decoded_size(text.size()), '\0');
   auto [written, read] = b64::decode(out.data(), text.data(), text.size());
   // Beast stops at the first '=' or invalid character: everything after it
@@ -394,7 +394,8 @@ Result<CompactionClaim> ParseCompactionClaimResponse(const std::string& body) {
 }
 
 bool IsAlreadyCompacted(const Status& status) {
-  return status.IsInvalidArgument() && status.message().find("required revision has been compacted") != std::string::npos;
+  return status.IsInvalidArgument() &&
+         status.message().find("required revision has been compacted") != std::string::npos;
 }
 
 Result<int64_t> ParseHeaderRevision(const std::string& body) {

@@ -28,7 +28,7 @@ namespace etcd {
 
 /// etcd's defaults (--max-txn-ops, --max-request-bytes) and our value cap.
 inline constexpr size_t kMaxTxnOps = 128;
-inline constexpr size_t kMaxValueBytes = 1 << 20;             // 1 MiB, refused before sending
+inline constexpr size_t kMaxValueBytes = 1 << 20;              // 1 MiB, refused before sending
 inline constexpr size_t kMaxRequestBytes = 3 * (1 << 20) / 2;  // 1.5 MiB: etcd's request limit
 
 std::string Base64Encode(const std::string& bytes);

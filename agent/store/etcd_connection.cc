@@ -8,14 +8,13 @@ namespace reactor {
 namespace {
 
 bool IsAuthTokenError(const etcd::GatewayError& e) {
-  return e.grpc_code == 16 && (e.message.find("invalid auth token") != std::string::npos ||
-                               e.message.find("token") != std::string::npos);
+  return e.grpc_code == 16 &&
+         (e.message.find("invalid auth token") != std::string::npos || e.message.find("token") != std::string::npos);
 }
 
 }  // namespace
 
-EtcdConnection::EtcdConnection(EtcdOptions options, std::unique_ptr<EtcdHttp> http,
-                               std::function<void(Duration)> sleep)
+EtcdConnection::EtcdConnection(EtcdOptions options, std::unique_ptr<EtcdHttp> http, std::function<void(Duration)> sleep)
     : options_(std::move(options)), http_(std::move(http)), sleep_(std::move(sleep)) {
   const std::string scheme = options_.tls.enabled() ? "https://" : "http://";
   for (const std::string& e : options_.endpoints) member_urls_.push_back(scheme + e);
@@ -92,9 +91,7 @@ Result<std::string> EtcdConnection::Call(const std::string& path, const std::str
   std::vector<std::string> refused;  // members that refused the connection in this call
   bool reauthenticated = false;
   int attempt = 0;
-  auto spent = [&] {
-    return std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - start) + slept;
-  };
+  auto spent = [&] { return std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - start) + slept; };
   auto give_up = [&] {
     return refused.size() >= member_urls_.size() || spent() >= retry_budget ||
            (options_.max_attempts > 0 && attempt >= options_.max_attempts);
@@ -151,8 +148,7 @@ Result<std::string> EtcdConnection::Call(const std::string& path, const std::str
   // Only the last few failures: the message stays readable in `status`.
   const std::string why = failures.size() > 600 ? "; ..." + failures.substr(failures.size() - 600) : failures;
   return Status::Unavailable("etcd " + path + ": no member of " + Describe() + " answered after " +
-                             std::to_string(attempt) + " attempts in " + std::to_string(spent().count()) + " ms" +
-                             why);
+                             std::to_string(attempt) + " attempts in " + std::to_string(spent().count()) + " ms" + why);
 }
 
 }  // namespace reactor

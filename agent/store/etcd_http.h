@@ -17,7 +17,7 @@ namespace reactor {
 
 /// TLS and timeouts of the connections to etcd.
 struct EtcdTlsOptions {
-  std::string ca_file;    // all three, or none
+  std::string ca_file;  // all three, or none
   std::string cert_file;
   std::string key_file;
   bool enabled() const { return !ca_file.empty(); }

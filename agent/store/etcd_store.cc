@@ -98,8 +98,7 @@ Result<std::vector<KeyValue>> EtcdStore::GetPrefix(const std::string& prefix, in
       if (!r.ok()) {
         // Pages after the first read at the first one's revision; a
         // compaction meanwhile means starting over.
-        if (at != 0 && r.status().IsInvalidArgument() &&
-            r.status().message().find("compacted") != std::string::npos) {
+        if (at != 0 && r.status().IsInvalidArgument() && r.status().message().find("compacted") != std::string::npos) {
           compacted = true;
           last = r.status();
           break;
@@ -168,9 +167,7 @@ Status EtcdStore::Compact(int64_t revision) {
   return reply.status();
 }
 
-EtcdCompactionStats EtcdStore::compaction_stats() {
-  return compaction_ ? compaction_->stats() : EtcdCompactionStats();
-}
+EtcdCompactionStats EtcdStore::compaction_stats() { return compaction_ ? compaction_->stats() : EtcdCompactionStats(); }
 
 Status EtcdStore::Snapshot(const std::function<Status(const std::string& chunk)>& sink) {
   std::string failures;
@@ -197,13 +194,13 @@ Status EtcdStore::Snapshot(const std::function<Status(const std::string& chunk)>
       if (chunk->remaining_bytes == 0) done = true;
       return true;
     };
-    EtcdHttpReply reply = conn_.http().Stream({member + "/v3/maintenance/snapshot", "{}", *token, Duration(0)},
-                                              on_line, stop);
+    EtcdHttpReply reply =
+        conn_.http().Stream({member + "/v3/maintenance/snapshot", "{}", *token, Duration(0)}, on_line, stop);
     if (!st.ok()) return st.WithContext("etcd snapshot from " + member);
     if (done && reply.transport_error.empty()) return Status::Ok();
-    const std::string why = !reply.transport_error.empty() ? reply.transport_error
-                                                           : member + ": snapshot ended before its last chunk " +
-                                                                 reply.body.substr(0, 200);
+    const std::string why = !reply.transport_error.empty()
+                                ? reply.transport_error
+                                : member + ": snapshot ended before its last chunk " + reply.body.substr(0, 200);
     // Half a snapshot went to the sink: the caller must start over.
     if (wrote_any) return Status::Unavailable("etcd snapshot: " + why);
     failures += "; " + why;

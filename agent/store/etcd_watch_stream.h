@@ -87,12 +87,12 @@ class EtcdWatchStream {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable changed_;
-  EtcdWatchBuffer buffer_;  // protected by mu_
-  bool connected_ = false;  // protected by mu_
-  bool ever_connected_ = false;  // protected by mu_
-  std::string error_;       // protected by mu_
+  EtcdWatchBuffer buffer_;                           // protected by mu_
+  bool connected_ = false;                           // protected by mu_
+  bool ever_connected_ = false;                      // protected by mu_
+  std::string error_;                                // protected by mu_
   std::chrono::steady_clock::time_point last_used_;  // protected by mu_
-  std::thread thread_;      // last: starts after the members above exist
+  std::thread thread_;                               // last: starts after the members above exist
 };
 
 }  // namespace reactor

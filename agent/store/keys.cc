@@ -22,9 +22,12 @@ std::string UrlClaimKey(const std::string& listen_key_and_path) {
   // One key segment: '/' and '%' are escaped.
   std::string seg;
   for (char c : listen_key_and_path) {
-    if (c == '%') seg += "%25";
-    else if (c == '/') seg += "%2F";
-    else seg += c;
+    if (c == '%')
+      seg += "%25";
+    else if (c == '/')
+      seg += "%2F";
+    else
+      seg += c;
   }
   return Kind("url-claims") + seg;
 }

@@ -111,11 +111,35 @@ struct SqliteStore::Statements {
   sqlite3_stmt* expired_leases = nullptr;
 
   std::vector<sqlite3_stmt*> All() const {
-    return {begin_immediate, begin_deferred, commit, rollback, read_meta, set_revision, set_compact_revision,
-            read_last_lease, set_last_lease, get_kv, range_kv, range_kv_open, put_kv, delete_kv,
-            range_delete_kv, range_delete_kv_open, kv_by_lease, delete_kv_by_lease, add_event, events_range,
-            events_range_open, history_bounds, history_revision_at, prune_history, get_lease, insert_lease,
-            set_lease_expiry, delete_lease, expired_leases};
+    return {begin_immediate,
+            begin_deferred,
+            commit,
+            rollback,
+            read_meta,
+            set_revision,
+            set_compact_revision,
+            read_last_lease,
+            set_last_lease,
+            get_kv,
+            range_kv,
+            range_kv_open,
+            put_kv,
+            delete_kv,
+            range_delete_kv,
+            range_delete_kv_open,
+            kv_by_lease,
+            delete_kv_by_lease,
+            add_event,
+            events_range,
+            events_range_open,
+            history_bounds,
+            history_revision_at,
+            prune_history,
+            get_lease,
+            insert_lease,
+            set_lease_expiry,
+            delete_lease,
+            expired_leases};
   }
 };
 
@@ -223,10 +247,8 @@ Status SqliteStore::SqlError(int rc, const std::string& what) const {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
     case SQLITE_PERM:
-    case SQLITE_PROTOCOL:
-      return Status::IOError("state store " + path_, why);
-    default:
-      return Status::Internal("state store " + path_ + ": " + why);
+    case SQLITE_PROTOCOL: return Status::IOError("state store " + path_, why);
+    default: return Status::Internal("state store " + path_ + ": " + why);
   }
 }
 
@@ -245,8 +267,8 @@ Status SqliteStore::Exec(const char* sql) {
 Status SqliteStore::Init() {
   std::lock_guard<std::mutex> lock(mu_);
   // The caller serialises access with mu_, so SQLite's own mutex is not needed.
-  int rc = sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     return Status::IOError("state store " + path_, "cannot open: " + why);
@@ -288,7 +310,8 @@ Status SqliteStore::Init() {
   const std::string range_kv_open = "SELECT " + kv_cols + " FROM kv WHERE key >= ?1 ORDER BY key";
   const std::string kv_by_lease = "SELECT " + kv_cols + " FROM kv WHERE lease = ?1 ORDER BY key";
   const char* const kEventCols = "SELECT revision, type, key, value, create_revision, version, lease FROM history ";
-  const std::string events_range = std::string(kEventCols) + "WHERE revision > ?1 AND key >= ?2 AND key < ?3 ORDER BY seq";
+  const std::string events_range =
+      std::string(kEventCols) + "WHERE revision > ?1 AND key >= ?2 AND key < ?3 ORDER BY seq";
   const std::string events_range_open = std::string(kEventCols) + "WHERE revision > ?1 AND key >= ?2 ORDER BY seq";
   struct {
     sqlite3_stmt** stmt;
@@ -356,9 +379,7 @@ Status SqliteStore::ReadMeta(int64_t* revision, int64_t* compact_revision) {
   return Status::Ok();
 }
 
-Status SqliteStore::SetRevision(int64_t revision) {
-  return Stmt(*this, stmts_->set_revision).Bind(1, revision).Run();
-}
+Status SqliteStore::SetRevision(int64_t revision) { return Stmt(*this, stmts_->set_revision).Bind(1, revision).Run(); }
 
 // --- reads -----------------------------------------------------------------
 
@@ -442,7 +463,8 @@ Status SqliteStore::PruneHistory() {
   {
     Stmt q(*this, stmts_->history_revision_at);
     q.Bind(1, last - limit + 1);
-    if (!q.Next()) return q.status().ok() ? Status::Internal("state store " + path_ + ": history has a gap") : q.status();
+    if (!q.Next())
+      return q.status().ok() ? Status::Internal("state store " + path_ + ": history has a gap") : q.status();
     oldest_kept_revision = q.Int(0);
   }
   // Whole revisions go: the oldest kept one keeps all its events.
@@ -660,7 +682,8 @@ Result<LeaseId> SqliteStore::GrantLease(Duration ttl) {
   Status st = [&]() -> Status {
     {
       Stmt q(*this, stmts_->read_last_lease);
-      if (!q.Next()) return q.status().ok() ? Status::Internal("state store " + path_ + ": meta row missing") : q.status();
+      if (!q.Next())
+        return q.status().ok() ? Status::Internal("state store " + path_ + ": meta row missing") : q.status();
       id = q.Int(0) + 1;  // never reused, even after a revoke or a restart
     }
     REACTOR_RETURN_IF_ERROR(Stmt(*this, stmts_->set_last_lease).Bind(1, id).Run());
@@ -784,8 +807,7 @@ Status SqliteStore::BackupTo(const std::string& path) {
 
 // --- watch -----------------------------------------------------------------
 
-Status SqliteStore::EventsAfter(const std::string& prefix, int64_t after_revision,
-                                std::vector<WatchEvent>* events) {
+Status SqliteStore::EventsAfter(const std::string& prefix, int64_t after_revision, std::vector<WatchEvent>* events) {
   std::optional<std::string> end = PrefixEnd(prefix);
   Stmt q(*this, end ? stmts_->events_range : stmts_->events_range_open);
   q.Bind(1, after_revision).Bind(2, prefix);

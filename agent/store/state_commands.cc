@@ -11,9 +11,7 @@
 namespace reactor {
 namespace {
 
-int ExitCode(const Status& st) {
-  return st.IsInvalidArgument() || st.IsConflict() ? 2 : 1;
-}
+int ExitCode(const Status& st) { return st.IsInvalidArgument() || st.IsConflict() ? 2 : 1; }
 
 void Report(const CopyStats& stats, std::ostream& out) {
   out << "copied " << stats.copied << " keys (source revision " << stats.source_revision << ")";
@@ -25,8 +23,8 @@ void Report(const CopyStats& stats, std::ostream& out) {
 
 }  // namespace
 
-int CopyStateCommand(const std::string& from_url, const std::string& to_url, bool force,
-                     const StoreOptions& options, std::ostream& out, std::ostream& err) {
+int CopyStateCommand(const std::string& from_url, const std::string& to_url, bool force, const StoreOptions& options,
+                     std::ostream& out, std::ostream& err) {
   if (from_url == to_url) {
     err << "reactor-agent --copy-state: FROM and TO are the same store (" << from_url << ")\n";
     return 2;

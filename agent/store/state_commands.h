@@ -12,8 +12,8 @@
 
 namespace reactor {
 
-int CopyStateCommand(const std::string& from_url, const std::string& to_url, bool force,
-                     const StoreOptions& options, std::ostream& out, std::ostream& err);
+int CopyStateCommand(const std::string& from_url, const std::string& to_url, bool force, const StoreOptions& options,
+                     std::ostream& out, std::ostream& err);
 
 /// Restores `file` into the store `to_url` names.
 int RestoreCommand(const std::string& file, const std::string& to_url, bool force, const StoreOptions& options,

@@ -37,8 +37,8 @@ struct Compare {
   std::string key;
   Target target = Target::kModRevision;
   Op op = Op::kEqual;
-  int64_t number = 0;   // for revisions, version and lease; a missing key has all of them 0
-  std::string value;    // for kValue; a missing key never compares equal on value
+  int64_t number = 0;  // for revisions, version and lease; a missing key has all of them 0
+  std::string value;   // for kValue; a missing key never compares equal on value
 
   /// Key must not exist (its mod revision is 0).
   static Compare Absent(std::string key) { return {std::move(key), Target::kModRevision, Op::kEqual, 0, {}}; }
@@ -120,8 +120,7 @@ class Store {
   Result<int64_t> Put(const std::string& key, const std::string& value, LeaseId lease = 0);
   /// Put iff the key's mod revision is `expected` (0: the key must be absent).
   /// Conflict if it is not.
-  Result<int64_t> CompareAndSwap(const std::string& key, int64_t expected, const std::string& value,
-                                 LeaseId lease = 0);
+  Result<int64_t> CompareAndSwap(const std::string& key, int64_t expected, const std::string& value, LeaseId lease = 0);
   /// Deletes the key; OK if it was absent.
   Status Delete(const std::string& key);
   Status DeletePrefix(const std::string& prefix);

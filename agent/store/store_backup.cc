@@ -47,7 +47,8 @@ Status WriteStoreBackup(Store& store, const std::string& path) {
       }
       return Status::Ok();
     });
-    if (st.ok() && ::fsync(fd) != 0) st = Status::IOError("backup " + path, std::string("fsync: ") + std::strerror(errno));
+    if (st.ok() && ::fsync(fd) != 0)
+      st = Status::IOError("backup " + path, std::string("fsync: ") + std::strerror(errno));
     ::close(fd);
     return st;
   }

@@ -141,15 +141,16 @@ class SnapshotServer {
       return Status::IOError("restore " + snapshot, "etcdctl snapshot restore did not finish within 60 s");
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      return Status::InvalidArgument("restore " + snapshot + ": not an etcd snapshot or an SQLite backup: " + Tail(log));
+      return Status::InvalidArgument("restore " + snapshot +
+                                     ": not an etcd snapshot or an SQLite backup: " + Tail(log));
     }
     endpoint_ = "127.0.0.1:" + std::to_string(client);
     const std::string client_url = "http://" + endpoint_;
-    pid_ = Spawn({etcd, "--name=restore", "--data-dir=" + data, "--listen-client-urls=" + client_url,
-                  "--advertise-client-urls=" + client_url, "--listen-peer-urls=" + peer_url,
-                  "--initial-advertise-peer-urls=" + peer_url, "--initial-cluster=restore=" + peer_url,
-                  "--enable-v2=false"},
-                 log);
+    pid_ = Spawn(
+        {etcd, "--name=restore", "--data-dir=" + data, "--listen-client-urls=" + client_url,
+         "--advertise-client-urls=" + client_url, "--listen-peer-urls=" + peer_url,
+         "--initial-advertise-peer-urls=" + peer_url, "--initial-cluster=restore=" + peer_url, "--enable-v2=false"},
+        log);
     if (pid_ <= 0) return Status::IOError("restore", "cannot run " + etcd + ": " + std::strerror(errno));
     return Status::Ok();
   }
@@ -171,9 +172,9 @@ Result<CopyStats> CopyState(Store& from, Store& to, bool force) {
   if (!existing.ok()) return existing.status().WithContext("reading the target");
   // etcd's compaction turn is the store's own bookkeeping, not state.
   const std::string compaction_key = EtcdCompactionKey();
-  existing->erase(std::remove_if(existing->begin(), existing->end(),
-                                 [&](const KeyValue& kv) { return kv.key == compaction_key; }),
-                  existing->end());
+  existing->erase(
+      std::remove_if(existing->begin(), existing->end(), [&](const KeyValue& kv) { return kv.key == compaction_key; }),
+      existing->end());
   if (!existing->empty()) {
     if (!force) {
       return Status::Conflict("the target already holds " + std::to_string(existing->size()) + " keys under " +

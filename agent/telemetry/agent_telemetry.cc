@@ -22,7 +22,9 @@ const char* const kInstanceStates[] = {"starting", "active", "draining", "errore
 const char* const kEndpointStates[] = {"running", "paused", "stopped", "deleting", "invalid"};
 
 // As the API shows it: a record that no longer reads is `invalid`.
-std::string StateOf(const EndpointRecord& rec) { return rec.problem.empty() ? EndpointStateName(rec.state) : "invalid"; }
+std::string StateOf(const EndpointRecord& rec) {
+  return rec.problem.empty() ? EndpointStateName(rec.state) : "invalid";
+}
 
 std::vector<std::string> ActiveAddresses(const std::vector<InstanceRecord>& list) {
   std::vector<std::string> out;
@@ -34,8 +36,8 @@ std::vector<std::string> ActiveAddresses(const std::vector<InstanceRecord>& list
 
 json RangeJson(const EndpointStatus& st) {
   if (!st.has_range) return nullptr;
-  return json::array({st.range_min ? json(*st.range_min) : json(nullptr),
-                      st.range_max ? json(*st.range_max) : json(nullptr)});
+  return json::array(
+      {st.range_min ? json(*st.range_min) : json(nullptr), st.range_max ? json(*st.range_max) : json(nullptr)});
 }
 
 }  // namespace
@@ -112,11 +114,11 @@ std::string AgentTelemetry::PrometheusText() {
     for (const auto& [k, v] : rule) out.Sample("reactor_endpoint_rule_metric", {{"endpoint", name}, {"metric", k}}, v);
     for (const char* dir : {"up", "down"}) {
       const MetricLabels l = {{"endpoint", name}, {"direction", dir}};
-      out.Sample("reactor_endpoint_scale_events_total", l, s_.counters->Value("reactor_endpoint_scale_events_total", l));
+      out.Sample("reactor_endpoint_scale_events_total", l,
+                 s_.counters->Value("reactor_endpoint_scale_events_total", l));
     }
     for (const char* es : kEndpointStates) {
-      out.Sample("reactor_endpoint_state", {{"endpoint", name}, {"state", es}},
-                 StateOf(rec) == es ? 1 : 0);
+      out.Sample("reactor_endpoint_state", {{"endpoint", name}, {"state", es}}, StateOf(rec) == es ? 1 : 0);
     }
     for (const auto& r : inst) {
       auto hr = health.find(HealthTargetId(r));

@@ -15,8 +15,8 @@
 //   reactor_endpoint_min_instances / _max_instances{endpoint}
 //   reactor_endpoint_rule_metric{endpoint,metric}        gauge: per-instance averages the rules see
 //   reactor_endpoint_scale_events_total{endpoint,direction}  counter, up|down
-//   reactor_endpoint_state{endpoint,state}               gauge 1 for the current state (invalid: the record does not read)
-//   reactor_instance_up{endpoint,instance,manager}       gauge 1 active and healthy, else 0
+//   reactor_endpoint_state{endpoint,state}               gauge 1 for the current state (invalid: the record does not
+//   read) reactor_instance_up{endpoint,instance,manager}       gauge 1 active and healthy, else 0
 //   reactor_health_checks_total{endpoint,result}         counter, success|failure
 //   reactor_nginx_reloads_total{result}                  counter, ok|failed
 //   reactor_store_errors_total                           counter

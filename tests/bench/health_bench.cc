@@ -45,16 +45,14 @@
 namespace reactor {
 namespace {
 
-constexpr double kCpuGoal = 0.33;         // cores
+constexpr double kCpuGoal = 0.33;  // cores
 constexpr int kGoalBackends = 10000;
-constexpr int kSampleMs = 200;            // Snapshot() period in the steady state
+constexpr int kSampleMs = 200;  // Snapshot() period in the steady state
 constexpr double kIntervalS = 1.0;
 constexpr int kChildFdReserve = 64;
 constexpr size_t kMinChildren = 8;
 
-double WallNow() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double WallNow() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 double ProcessCpu() {
   rusage ru{};
@@ -157,7 +155,7 @@ constexpr uint64_t kListenerTag = 1ull << 32;
 
 // Answers every request on `listeners` until killed. Runs in a forked child.
 [[noreturn]] void Serve(const std::vector<int>& listeners) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the bench
+  prctl(PR_SET_PDEATHSIG, SIGKILL);   // never outlive the bench
   prctl(PR_SET_NAME, "hb-backends");  // tells it apart from the checker in top/perf
   signal(SIGPIPE, SIG_IGN);
   int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -303,8 +301,8 @@ class BackendFarm {
 struct Result {
   int backends = 0;
   bool http = true;
-  double round_s = 0;              // until every target was checked once
-  double round_burst = 0;          // the most first checks in any 100 ms, as a fraction of the targets
+  double round_s = 0;      // until every target was checked once
+  double round_burst = 0;  // the most first checks in any 100 ms, as a fraction of the targets
   bool round_complete = false;
   double checks_per_s = 0;
   double min_window_coverage = 0;  // fraction of targets checked in each 1 s window, worst window
@@ -515,9 +513,9 @@ int Main(int argc, char** argv) {
   std::printf("health_bench: interval 1 s, timeout 1 s, steady state %d s after %d s warm-up, %d cores\n", seconds,
               warmup, static_cast<int>(std::thread::hardware_concurrency()));
   std::printf("load average before: %s\n", LoadAverage().c_str());
-  std::printf("%8s %5s %8s %9s %9s %9s %8s %8s %8s %13s %9s %10s %8s %8s\n", "backends", "mode", "round_s",
-              "burst100", "checks/s", "1s_cover", "max_gap", "failures", "us/check", "thread_cpu", "(user/sys)",
-              "@10k/s", "proc_cpu", "rss_MiB");
+  std::printf("%8s %5s %8s %9s %9s %9s %8s %8s %8s %13s %9s %10s %8s %8s\n", "backends", "mode", "round_s", "burst100",
+              "checks/s", "1s_cover", "max_gap", "failures", "us/check", "thread_cpu", "(user/sys)", "@10k/s",
+              "proc_cpu", "rss_MiB");
   bool ok = true;
   bool goal_measured = false;
   for (int n : sizes) {
@@ -533,9 +531,8 @@ int Main(int argc, char** argv) {
       std::printf("%8d %5s %7.2fs %8.1f%% %9.0f %8.2f%% %7.2fs %8lld %8.1f %13.3f %4.2f/%4.2f %10.3f %8.3f %8.1f%s%s\n",
                   r.backends, http ? "http" : "tcp", r.round_s, 100 * r.round_burst, r.checks_per_s,
                   100 * r.min_window_coverage, r.max_gap_s, static_cast<long long>(r.failures + r.never_checked),
-                  r.us_per_check, r.cpu_thread, r.cpu_user, r.cpu_sys, r.CoreAtGoalRate(), r.cpu_process,
-                  r.rss_mib, r.round_complete ? "" : "  (round incomplete)",
-                  r.thread_found ? "" : "  (checker thread not found)");
+                  r.us_per_check, r.cpu_thread, r.cpu_user, r.cpu_sys, r.CoreAtGoalRate(), r.cpu_process, r.rss_mib,
+                  r.round_complete ? "" : "  (round incomplete)", r.thread_found ? "" : "  (checker thread not found)");
       std::fflush(stdout);
       for (const auto& [kind, count] : r.failure_kinds) {
         std::printf("  failed: %lld x \"%s\"\n", static_cast<long long>(count), kind.c_str());

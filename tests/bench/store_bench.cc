@@ -101,7 +101,8 @@ void Get(benchmark::State& state, const Backend& b) {
   const std::string p = RunPrefix();
   for (int batch = 0; batch < 10; ++batch) {
     Txn txn;
-    for (int i = batch * 100; i < (batch + 1) * 100; ++i) txn.success.push_back(Op::Put(p + std::to_string(i), "value"));
+    for (int i = batch * 100; i < (batch + 1) * 100; ++i)
+      txn.success.push_back(Op::Put(p + std::to_string(i), "value"));
     Check(store->Commit(txn).status());
   }
   int64_t i = 0;
@@ -177,7 +178,8 @@ void Register() {
   struct Bench {
     const char* name;
     void (*fn)(benchmark::State&, const Backend&);
-  } const benches[] = {{"Put", Put}, {"Get", Get}, {"Txn_CompareAndSwap", CompareAndSwap}, {"Watch_PutToEvent", WatchLatency}};
+  } const benches[] = {
+      {"Put", Put}, {"Get", Get}, {"Txn_CompareAndSwap", CompareAndSwap}, {"Watch_PutToEvent", WatchLatency}};
   for (const Bench& bench : benches) {
     for (const Backend& b : Backends()) {
       benchmark::RegisterBenchmark((std::string(bench.name) + "/" + b.name).c_str(), bench.fn, b)

@@ -91,8 +91,8 @@ struct Host {
         const int64_t ms = now - 1000 + 50 * i;
         char line[256];
         std::snprintf(line, sizeof line, "%lld.%03lld|reactor_ep%d|200|%d|0.012|10.0.%d.%d:8080|200|0.0%02d\n",
-                      static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000), e, 500 + i,
-                      e % 250, (i + seed) % kBackends, 5 + (i * 7 + seed) % 90);
+                      static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000), e, 500 + i, e % 250,
+                      (i + seed) % kBackends, 5 + (i * 7 + seed) % 90);
         text += line;
       }
     }
@@ -133,8 +133,7 @@ void BM_Publish(benchmark::State& state, const std::string& backend) {
         state.counters["bytes_per_round"] = static_cast<double>(bytes);
       }
     }
-    state.counters["txns_per_round"] =
-        static_cast<double>(host.publisher->stats().transactions - txns_before);
+    state.counters["txns_per_round"] = static_cast<double>(host.publisher->stats().transactions - txns_before);
     state.ResumeTiming();
   }
   (void)store->RevokeLease(lease);
@@ -176,10 +175,26 @@ void BM_Read(benchmark::State& state, const std::string& backend) {
   for (LeaseId l : leases) (void)store->RevokeLease(l);
 }
 
-BENCHMARK_CAPTURE(BM_Publish, sqlite, std::string("sqlite"))->Arg(100)->Arg(1000)->Iterations(30)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Read, sqlite, std::string("sqlite"))->Arg(100)->Arg(1000)->Iterations(20)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Publish, etcd, std::string("etcd"))->Arg(100)->Arg(1000)->Iterations(30)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Read, etcd, std::string("etcd"))->Arg(100)->Arg(1000)->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Publish, sqlite, std::string("sqlite"))
+    ->Arg(100)
+    ->Arg(1000)
+    ->Iterations(30)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Read, sqlite, std::string("sqlite"))
+    ->Arg(100)
+    ->Arg(1000)
+    ->Iterations(20)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Publish, etcd, std::string("etcd"))
+    ->Arg(100)
+    ->Arg(1000)
+    ->Iterations(30)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Read, etcd, std::string("etcd"))
+    ->Arg(100)
+    ->Arg(1000)
+    ->Iterations(20)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace reactor

@@ -26,10 +26,10 @@
 namespace reactor {
 namespace {
 
-using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
+using ::testing::HasSubstr;
 
 constexpr char kImage[] = "reactor-test:1";
 
@@ -111,8 +111,7 @@ class DockerCloudComponent : public ::testing::Test {
     cs.socket = socket.empty() ? dockerd_->socket() : socket;
     cs.request_timeout = request_timeout;
     cs.pull_timeout = milliseconds(60000);
-    return std::make_unique<DockerCloud>(settings_, std::make_unique<DockerClient>(cs), events_,
-                                         SystemClock::Get());
+    return std::make_unique<DockerCloud>(settings_, std::make_unique<DockerClient>(cs), events_, SystemClock::Get());
   }
 
   EndpointConfig HttpdEndpoint(const std::string& name = "web") {
@@ -217,7 +216,8 @@ TEST_F(DockerCloudComponent, NewDockerCloudAdoptsRunningContainers) {
   auto list = again->List(manager_);
   ASSERT_TRUE(list.ok()) << list.status().ToString();
   std::map<std::string, InstanceInfo> by_id;
-  for (const InstanceInfo& i : *list) EXPECT_TRUE(by_id.emplace(i.instance_id, i).second) << "duplicate " << i.instance_id;
+  for (const InstanceInfo& i : *list)
+    EXPECT_TRUE(by_id.emplace(i.instance_id, i).second) << "duplicate " << i.instance_id;
   ASSERT_EQ(by_id.size(), 2u);
   EXPECT_TRUE(by_id["web-1"].running);
   EXPECT_EQ(by_id["web-1"].address, a.address);
@@ -317,7 +317,9 @@ TEST_F(DockerCloudComponent, ForeignContainersAreNeverTouched) {
   auto unlabelled = docker.CreateContainer(foreign);
   ASSERT_TRUE(unlabelled.ok()) << unlabelled.status().ToString();
   foreign.name = "reactor-other-1";  // labelled for another manager
-  foreign.labels = {{"reactor.managed", "1"}, {"reactor.manager", "host-b"}, {"reactor.instance", "other-1"},
+  foreign.labels = {{"reactor.managed", "1"},
+                    {"reactor.manager", "host-b"},
+                    {"reactor.instance", "other-1"},
                     {"reactor.endpoint", "web"}};
   auto others = docker.CreateContainer(foreign);
   ASSERT_TRUE(others.ok()) << others.status().ToString();

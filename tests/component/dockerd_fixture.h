@@ -253,7 +253,8 @@ class DockerdFixture {
       if (!(fields >> id >> parent >> devs >> root >> point)) continue;
       if (point.rfind(dir + "/", 0) == 0) points.push_back(point);
     }
-    std::sort(points.begin(), points.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+    std::sort(points.begin(), points.end(),
+              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     for (const std::string& p : points) ::umount2(p.c_str(), MNT_DETACH);
   }
 

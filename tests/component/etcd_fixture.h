@@ -193,7 +193,8 @@ class EtcdCluster {
       if (all) return "";
       if (std::chrono::steady_clock::now() > deadline) {
         std::string logs;
-        for (size_t i = 0; i < members_.size(); ++i) logs += "\n--- " + members_[i].name + ":\n" + LogTail(static_cast<int>(i));
+        for (size_t i = 0; i < members_.size(); ++i)
+          logs += "\n--- " + members_[i].name + ":\n" + LogTail(static_cast<int>(i));
         return "etcd cluster not healthy within " + std::to_string(limit.count()) + "s" + logs;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

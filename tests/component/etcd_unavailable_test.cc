@@ -13,8 +13,8 @@
 namespace reactor {
 namespace {
 
-using ::testing::HasSubstr;
 using std::chrono::steady_clock;
+using ::testing::HasSubstr;
 
 TEST(EtcdUnavailable, AllMembersDownIsUnavailableFastAndTheStoreRecovers) {
   EtcdCluster cluster;

@@ -88,8 +88,9 @@ class TestBackend {
         if (n <= 0) break;
         req.append(buf, static_cast<size_t>(n));
       }
-      std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-                         std::to_string(name_.size()) + "\r\nConnection: close\r\n\r\n" + name_;
+      std::string resp =
+          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(name_.size()) +
+          "\r\nConnection: close\r\n\r\n" + name_;
       ssize_t w = write(c, resp.data(), resp.size());
       (void)w;
       ++hits_;
@@ -185,8 +186,7 @@ class NginxControllerTest : public ::testing::Test {
     ASSERT_TRUE(c.ApplySites(eps).ok());
     Status s = c.Flush();
     ASSERT_TRUE(s.ok()) << s.ToString();
-    ASSERT_TRUE(WaitFor([&] { return Get(Url(path)).status == status; }))
-        << "last status " << Get(Url(path)).status;
+    ASSERT_TRUE(WaitFor([&] { return Get(Url(path)).status == status; })) << "last status " << Get(Url(path)).status;
   }
 
   std::string dir_;
@@ -472,12 +472,13 @@ TEST_F(NginxControllerTest, SystemModeTestsSwapsAndReloadsBySystemPidFile) {
   const std::string sys = dir_ + "/system";
   fs::create_directories(sys + "/conf.d");
   fs::create_directories(sys + "/logs");
-  std::ofstream(sys + "/nginx.conf")
-      << "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
-      << "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n"
-      << "worker_processes 1;\npid " << sys << "/nginx.pid;\nerror_log " << sys << "/logs/error.log;\n"
-      << "events {}\nhttp {\n  client_body_temp_path " << sys << "/logs/body;\n  proxy_temp_path " << sys
-      << "/logs/proxy;\n  include " << sys << "/conf.d/*.conf;\n}\n";
+  std::ofstream(sys + "/nginx.conf") << "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
+                                     << "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n"
+                                     << "worker_processes 1;\npid " << sys << "/nginx.pid;\nerror_log " << sys
+                                     << "/logs/error.log;\n"
+                                     << "events {}\nhttp {\n  client_body_temp_path " << sys
+                                     << "/logs/body;\n  proxy_temp_path " << sys << "/logs/proxy;\n  include " << sys
+                                     << "/conf.d/*.conf;\n}\n";
   settings_.mode = NginxSettings::Mode::kSystem;
   settings_.conf_dir = sys + "/conf.d";
   settings_.system_conf = sys + "/nginx.conf";
@@ -541,9 +542,11 @@ TEST_F(NginxControllerTest, MembershipChurnUnderWrkLoadHasNoErrors) {
   const int reloads = c.ReloadCount();
   Result<CommandResult> wrk = Status::Internal("not run");
   std::thread load([&] { wrk = RunCommand({"/usr/bin/wrk", "-t1", "-c8", "-d4s", Url()}, Duration(20000)); });
-  const std::vector<std::vector<Member>> sets = {
-      {{a.Address(), 1}}, {{b.Address(), 1}, {d.Address(), 2}}, {{a.Address(), 1}, {d.Address(), 1}},
-      {{d.Address(), 1}}, {{a.Address(), 2}, {b.Address(), 1}, {d.Address(), 1}}};
+  const std::vector<std::vector<Member>> sets = {{{a.Address(), 1}},
+                                                 {{b.Address(), 1}, {d.Address(), 2}},
+                                                 {{a.Address(), 1}, {d.Address(), 1}},
+                                                 {{d.Address(), 1}},
+                                                 {{a.Address(), 2}, {b.Address(), 1}, {d.Address(), 1}}};
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(c.SetMembers("web", sets[i % sets.size()]).ok());
@@ -717,7 +720,8 @@ TEST_F(NginxControllerTest, LogsRotateBySizeAndTheTailerCountsEveryLine) {
       tail();
       std::error_code ec;
       return fs::file_size(log, ec) > 4096;
-    })) << "round " << round << ": " << requests << " requests";
+    })) << "round "
+        << round << ": " << requests << " requests";
     ASSERT_TRUE(c.Flush().ok());
     EXPECT_TRUE(fs::exists(log + ".1"));
     for (int i = 0; i < 5; ++i) {  // some land in the renamed file, before nginx reopens
@@ -729,7 +733,8 @@ TEST_F(NginxControllerTest, LogsRotateBySizeAndTheTailerCountsEveryLine) {
   ASSERT_TRUE(WaitFor([&] {
     tail();
     return lines - before >= static_cast<size_t>(requests);
-  })) << lines - before << " lines for " << requests << " requests";
+  })) << lines - before
+      << " lines for " << requests << " requests";
   EXPECT_EQ(lines - before, static_cast<size_t>(requests));
   EXPECT_GE(tailer.Rotations(), 3u);
   EXPECT_LE(fs::file_size(log + ".1"), 4096u + 4096u) << "bounded";

@@ -427,9 +427,14 @@ TEST_F(ProcessCloudTest, KilledProcessIsReportedWithItsSignal) {
 void WriteFakeRecord(const std::string& state_dir, const std::string& id, pid_t pid, unsigned long long start_time,
                      int port) {
   ::mkdir(state_dir.c_str(), 0755);
-  nlohmann::json j = {{"instance_id", id},    {"endpoint", "web"},  {"manager", "m1"},
-                      {"pid", pid},           {"start_time", start_time}, {"port", port},
-                      {"address", "127.0.0.1:" + std::to_string(port)}, {"command", "sleep 300"}};
+  nlohmann::json j = {{"instance_id", id},
+                      {"endpoint", "web"},
+                      {"manager", "m1"},
+                      {"pid", pid},
+                      {"start_time", start_time},
+                      {"port", port},
+                      {"address", "127.0.0.1:" + std::to_string(port)},
+                      {"command", "sleep 300"}};
   std::ofstream(state_dir + "/" + id + ".json") << j.dump();
 }
 

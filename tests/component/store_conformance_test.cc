@@ -403,7 +403,7 @@ TYPED_TEST(StoreConformance, WatchDeliversEveryRevisionInOrderWhileWritesContinu
       if (i % 5 == 0) st = w->Delete(this->K("w/") + std::to_string(i % 7));
       ASSERT_TRUE(st.ok()) << st.ToString();
       if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));  // quiet spells: timeouts
-      ASSERT_TRUE(w->Put(this->K("other"), "noise").ok());  // outside the watched prefix
+      ASSERT_TRUE(w->Put(this->K("other"), "noise").ok());                           // outside the watched prefix
     }
   });
   // Watch with short timeouts: a timeout must never skip revisions.

@@ -18,12 +18,12 @@ namespace {
 
 using namespace reactor::rules;
 
-#define FUZZ_CHECK(cond)                                                  \
-  do {                                                                    \
-    if (!(cond)) {                                                        \
+#define FUZZ_CHECK(cond)                                                                \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
       std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                       \
-    }                                                                     \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (0)
 
 void CheckError(std::string_view text, const ParseError& e) {

@@ -55,10 +55,17 @@ TEST(AgentConfigStore, BadValuesNameFileLineSectionAndKey) {
     const char* key;
     const char* value;
   } cases[] = {
-      {"etcd_ca_file", "ca.pem"},          {"etcd_cert_file", "/etc/../x"}, {"etcd_key_file", "/etc/$key"},
-      {"etcd_password_file", "password"},  {"etcd_user", "a b"},          {"etcd_user", "x;rm"},
-      {"backup_dir", "backups"},           {"backup_hours_to_keep", "-1"}, {"backup_days_to_keep", "many"},
-      {"backup_weeks_to_keep", "100000"},  {"backup_months_to_keep", "1.5"},
+      {"etcd_ca_file", "ca.pem"},
+      {"etcd_cert_file", "/etc/../x"},
+      {"etcd_key_file", "/etc/$key"},
+      {"etcd_password_file", "password"},
+      {"etcd_user", "a b"},
+      {"etcd_user", "x;rm"},
+      {"backup_dir", "backups"},
+      {"backup_hours_to_keep", "-1"},
+      {"backup_days_to_keep", "many"},
+      {"backup_weeks_to_keep", "100000"},
+      {"backup_months_to_keep", "1.5"},
   };
   for (const Case& c : cases) {
     const std::string text = std::string("[agent]\n") + c.key + " = " + c.value + "\n";
@@ -74,7 +81,8 @@ TEST(AgentConfigStore, EtcdTlsFilesGoTogether) {
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("[agent] etcd_key_file"));
   EXPECT_THAT(r.status().message(), HasSubstr("all three, or none"));
-  auto ok = ParseAgentConfig("agent.conf", "[agent]\netcd_ca_file = /ca.pem\netcd_cert_file = /c.pem\netcd_key_file = /k.pem\n");
+  auto ok = ParseAgentConfig("agent.conf",
+                             "[agent]\netcd_ca_file = /ca.pem\netcd_cert_file = /c.pem\netcd_key_file = /k.pem\n");
   EXPECT_TRUE(ok.ok()) << ok.status().ToString();
 }
 

@@ -188,8 +188,8 @@ TEST(AgentConfig, RejectsBadValuesWithFileLineSectionKey) {
     auto r = ParseAgentConfig("/etc/reactor/agent.conf", text);
     ASSERT_FALSE(r.ok()) << "[" << c.section << "] " << c.key << " = " << c.value << " was accepted";
     EXPECT_TRUE(r.status().IsInvalidArgument());
-    EXPECT_THAT(r.status().message(), HasSubstr(std::string("/etc/reactor/agent.conf: line 4: [") + c.section +
-                                                "] " + c.key + ": "))
+    EXPECT_THAT(r.status().message(),
+                HasSubstr(std::string("/etc/reactor/agent.conf: line 4: [") + c.section + "] " + c.key + ": "))
         << c.value;
   }
 }

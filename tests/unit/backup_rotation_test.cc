@@ -21,11 +21,10 @@ std::set<std::string> SimulateHourly(int hours, const BackupRetention& keep) {
     const int64_t t = kNow - h * kHour - 25 * 60 * 1000;
     files.push_back({BackupFileName(t, ".db"), t});
     auto gone = BackupsToDelete(files, t, keep);
-    files.erase(std::remove_if(files.begin(), files.end(),
-                               [&](const BackupFile& f) {
-                                 return std::find(gone.begin(), gone.end(), f.name) != gone.end();
-                               }),
-                files.end());
+    files.erase(
+        std::remove_if(files.begin(), files.end(),
+                       [&](const BackupFile& f) { return std::find(gone.begin(), gone.end(), f.name) != gone.end(); }),
+        files.end());
   }
   std::set<std::string> names;
   for (const auto& f : files) names.insert(f.name);
@@ -87,7 +86,7 @@ TEST(BackupRotation, WeeksStartOnMonday) {
   // Sunday 2026-11-29 23:00 and Monday 2026-11-30 01:00 are different weeks;
   // Monday and Thursday (now) the same.
   const int64_t sunday = 1795993200LL * 1000;  // 2026-11-29T23:00:00Z
-  const int64_t monday = sunday + 2 * kHour;                // 2026-11-30T01:00:00Z
+  const int64_t monday = sunday + 2 * kHour;   // 2026-11-30T01:00:00Z
   std::vector<BackupFile> files = {{BackupFileName(sunday, ".db"), sunday}, {BackupFileName(monday, ".db"), monday}};
   auto gone = BackupsToDelete(files, kNow, BackupRetention{0, 0, 2, 0});
   EXPECT_TRUE(gone.empty());  // one per week, two weeks kept

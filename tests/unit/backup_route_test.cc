@@ -76,7 +76,8 @@ TEST(BackupRoute, BackupsOffIs400AndABusyJobIs409) {
   Served off = PostBackup(nullptr);
   EXPECT_EQ(off.status, 400);
   EXPECT_NE(off.body["error"].get<std::string>().find("backup_dir"), std::string::npos);
-  Served busy = PostBackup([]() -> Result<std::string> { return Status::Conflict("another agent is taking a backup"); });
+  Served busy =
+      PostBackup([]() -> Result<std::string> { return Status::Conflict("another agent is taking a backup"); });
   EXPECT_EQ(busy.status, 409);
 }
 

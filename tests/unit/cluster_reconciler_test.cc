@@ -49,8 +49,8 @@ class ClusterTest : public ::testing::Test {
       o.slots = slots;
       o.min_drain = Duration(1000);
       h->loop = std::make_unique<Reconciler>(o, *store_, *events_, h->nginx, h->health,
-                                             std::map<CloudKind, Cloud*>{{CloudKind::kProcess, &h->cloud}},
-                                             h->policy, clock_, [](const std::string&) { return 0; });
+                                             std::map<CloudKind, Cloud*>{{CloudKind::kProcess, &h->cloud}}, h->policy,
+                                             clock_, [](const std::string&) { return 0; });
       hosts_.push_back(std::move(h));
     }
   }
@@ -177,8 +177,8 @@ TEST_F(ClusterTest, AGoneHostsInstancesAreReplacedOnTheOthersAndItsSlotsGiven) {
   o.manager = victim;
   o.slots = 10;
   back.loop = std::make_unique<Reconciler>(o, *store_, *events_, back.nginx, back.health,
-                                           std::map<CloudKind, Cloud*>{{CloudKind::kProcess, &back.cloud}},
-                                           back.policy, clock_, [](const std::string&) { return 0; });
+                                           std::map<CloudKind, Cloud*>{{CloudKind::kProcess, &back.cloud}}, back.policy,
+                                           clock_, [](const std::string&) { return 0; });
   Round();
   // The stop worker stops them: wait for it (bounded), reading under the
   // fake cloud's lock.
@@ -230,7 +230,8 @@ TEST_F(ClusterTest, AFencedOutOwnerStopsActingAtOnce) {
   EXPECT_EQ(hosts_[0]->cloud.launches, 2);
   auto events = events_->Read("web", 0).value();
   bool said = false;
-  for (const auto& e : events) said = said || e.message.find("no longer owns the endpoint: m9 does") != std::string::npos;
+  for (const auto& e : events)
+    said = said || e.message.find("no longer owns the endpoint: m9 does") != std::string::npos;
   EXPECT_TRUE(said);
 }
 
@@ -278,8 +279,9 @@ TEST(PlacementTest, SpreadPrefersHostsWithoutAReplicaThenTheLeastUtilised) {
   v.hosts["b"].cordoned = true;
   v.hosts["c"].drivers = {"docker"};
   EXPECT_FALSE(ChooseHost(v, PlacementKind::kSpread, "process", 6, {}, &cursor, &why).has_value());
-  EXPECT_EQ(why, "no host takes a new instance: a has 5 of 10 used; b is cordoned; c has no process driver, "
-                 "an instance needs 6");
+  EXPECT_EQ(why,
+            "no host takes a new instance: a has 5 of 10 used; b is cordoned; c has no process driver, "
+            "an instance needs 6");
 }
 
 TEST(PlacementTest, PreferredOwnerIsStableAndMovesOnlyTheLeavingHostsShare) {
@@ -304,7 +306,8 @@ namespace reactor {
 namespace {
 
 TEST(PlacementKey, IsParsedAndAnUnknownOneNamesTheKey) {
-  const std::string base = "[endpoint]\nurl = http://127.0.0.1:18080/\ncloud = process\n[cloud:process]\ncommand = /bin/true\n";
+  const std::string base =
+      "[endpoint]\nurl = http://127.0.0.1:18080/\ncloud = process\n[cloud:process]\ncommand = /bin/true\n";
   auto spread = ParseEndpointIni("web", base);
   ASSERT_TRUE(spread.ok());
   EXPECT_EQ(spread->scaling.placement, PlacementKind::kSpread) << "the default";

@@ -122,9 +122,7 @@ void ExpectSameMetrics(const EndpointMetrics& want, const EndpointMetrics& got, 
 
 class ClusterTrafficTest : public ::testing::Test {
  protected:
-  ClusterTrafficTest() {
-    store_ = std::move(SqliteStore::Open(":memory:", clock_)).value();
-  }
+  ClusterTrafficTest() { store_ = std::move(SqliteStore::Open(":memory:", clock_)).value(); }
   LeaseId Lease() { return store_->GrantLease(Duration(3600 * 1000)).value(); }
   std::unique_ptr<Host> NewHost(const std::string& name) {
     return std::make_unique<Host>(name, clock_, *store_, Lease());
@@ -226,10 +224,9 @@ TEST_P(OneHostTrafficTest, GivesExactlyTheCollectorsNumbers) {
 
   const std::vector<std::string> web_in_service = {"10.0.0.1:80", "10.0.0.2:80", "[::1]:81"};
   const std::vector<std::string> api_in_service = {"10.0.1.1:80"};
-  const std::vector<TcpSocket> tcp = {Established("10.0.0.1", 80), Established("10.0.0.1", 80),
-                                      Established("::1", 81), Established("10.0.1.1", 80)};
-  const std::map<std::string, std::vector<std::string>> members = {{"web", web_in_service},
-                                                                   {"api", api_in_service}};
+  const std::vector<TcpSocket> tcp = {Established("10.0.0.1", 80), Established("10.0.0.1", 80), Established("::1", 81),
+                                      Established("10.0.1.1", 80)};
+  const std::map<std::string, std::vector<std::string>> members = {{"web", web_in_service}, {"api", api_in_service}};
   const std::vector<Duration> windows = {Duration(1000), Duration(5000), Duration(2500), Duration(30000),
                                          Duration(60000)};
   std::mt19937 rng(GetParam());
@@ -374,7 +371,7 @@ TEST_F(ClusterTrafficTest, IgnoresHostsSilentForLongerThanTheWindowAndGoneHosts)
   m = cluster.Metrics("web", Duration(5000), in_service);
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE(store_->Get(CounterKey("web", "b")).value().has_value());  // still there, 8 s old
-  EXPECT_EQ(m->backends["10.0.0.1:80"].active, 1);  // b's 4 no longer count
+  EXPECT_EQ(m->backends["10.0.0.1:80"].active, 1);                       // b's 4 no longer count
   EXPECT_EQ(m->backends["10.0.0.1:80"].hits, 0u);
   EXPECT_DOUBLE_EQ(m->averages["rate"], 0.0);
 

@@ -19,8 +19,7 @@ TEST(CommandLine, SplitsOnBlanks) {
 }
 
 TEST(CommandLine, SingleQuotesAreLiteral) {
-  EXPECT_EQ(Split("sh -c 'echo $NAME > out; exec \"x\" \\n'"),
-            (Words{"sh", "-c", "echo $NAME > out; exec \"x\" \\n"}));
+  EXPECT_EQ(Split("sh -c 'echo $NAME > out; exec \"x\" \\n'"), (Words{"sh", "-c", "echo $NAME > out; exec \"x\" \\n"}));
 }
 
 TEST(CommandLine, DoubleQuotesKeepBlanksAndHonourFewEscapes) {
@@ -33,13 +32,9 @@ TEST(CommandLine, BackslashEscapesOutsideQuotes) {
   EXPECT_EQ(Split("a\\\nb"), (Words{"ab"}));
 }
 
-TEST(CommandLine, QuotesJoinAdjacentText) {
-  EXPECT_EQ(Split(R"(--opt='x y'"z"w)"), (Words{"--opt=x yzw"}));
-}
+TEST(CommandLine, QuotesJoinAdjacentText) { EXPECT_EQ(Split(R"(--opt='x y'"z"w)"), (Words{"--opt=x yzw"})); }
 
-TEST(CommandLine, EmptyQuotesMakeAnEmptyWord) {
-  EXPECT_EQ(Split("prog '' \"\" x"), (Words{"prog", "", "", "x"}));
-}
+TEST(CommandLine, EmptyQuotesMakeAnEmptyWord) { EXPECT_EQ(Split("prog '' \"\" x"), (Words{"prog", "", "", "x"})); }
 
 TEST(CommandLine, RejectsUnbalancedQuotesWithColumn) {
   auto r = SplitCommandLine("echo 'abc");

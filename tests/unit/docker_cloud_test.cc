@@ -582,9 +582,10 @@ TEST_F(DockerCloudTest, StopStopsAndRemovesTheContainer) {
 
 std::map<std::string, std::string> Labels(const std::string& manager, const std::string& id,
                                           const std::string& endpoint = "web") {
-  return {{"reactor.managed", "1"}, {"reactor.manager", manager}, {"reactor.endpoint", endpoint},
-          {"reactor.instance", id}, {"reactor.slots", "10"},      {"reactor.network", "host"},
-          {"reactor.port", "20001"}, {"reactor.address", "127.0.0.1:20001"}};
+  return {{"reactor.managed", "1"},       {"reactor.manager", manager},
+          {"reactor.endpoint", endpoint}, {"reactor.instance", id},
+          {"reactor.slots", "10"},        {"reactor.network", "host"},
+          {"reactor.port", "20001"},      {"reactor.address", "127.0.0.1:20001"}};
 }
 
 TEST_F(DockerCloudTest, AdoptsItsManagersContainersAndIgnoresOthers) {

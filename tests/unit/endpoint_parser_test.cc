@@ -258,8 +258,7 @@ TEST(EndpointParser, RejectsBadValuesNamingSectionAndKey) {
     auto r = ParseEndpointIni("web", text);
     ASSERT_FALSE(r.ok()) << "[" << c.section << "] " << c.key << " = " << c.value << " was accepted";
     EXPECT_TRUE(r.status().IsInvalidArgument());
-    EXPECT_THAT(r.status().message(), HasSubstr(std::string("[") + c.section + "] " + c.key + ": "))
-        << c.value;
+    EXPECT_THAT(r.status().message(), HasSubstr(std::string("[") + c.section + "] " + c.key + ": ")) << c.value;
     EXPECT_THAT(r.status().message(), HasSubstr("line ")) << c.value;
   }
 }
@@ -345,8 +344,9 @@ TEST(EndpointParser, RequiredKeysOnlyForTheSelectedCloud) {
   r = ParseEndpointIni("web", "[endpoint]\ncloud = docker\n[cloud:docker]\nimage =\n");
   EXPECT_EQ(ErrorOf(r), "line 4: [cloud:docker] image: required when cloud = docker");
   // Other clouds' sections may be present and incomplete.
-  r = ParseEndpointIni("web", "[endpoint]\ncloud = static\nstatic_instances = 127.0.0.1:8000\n"
-                              "[cloud:docker]\nslots = 2\n[cloud:process]\nslots = 3\n");
+  r = ParseEndpointIni("web",
+                       "[endpoint]\ncloud = static\nstatic_instances = 127.0.0.1:8000\n"
+                       "[cloud:docker]\nslots = 2\n[cloud:process]\nslots = 3\n");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->Slots(), 0);
 }
@@ -466,8 +466,9 @@ TEST(EndpointParser, RulesKeepSemicolonsAndSpanLines) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->scaling.rules, "5 < rate < 20; response < 800ms");
 
-  r = WithExtra("[scaling]\nrules =\n    5 < rate < 20   ; a comment\n    # a rule comment line\n\n"
-                "    response < 800ms\nramp_limit = 2\n");
+  r = WithExtra(
+      "[scaling]\nrules =\n    5 < rate < 20   ; a comment\n    # a rule comment line\n\n"
+      "    response < 800ms\nramp_limit = 2\n");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->scaling.rules, "5 < rate < 20\nresponse < 800ms");
   EXPECT_EQ(r->scaling.ramp_limit, 2);
@@ -536,7 +537,8 @@ redirect = https://maintenance.example/
 }
 
 TEST(EndpointParser, RoundTrips) {
-  for (const EndpointConfig& c : {FullConfig(), *ParseEndpointIni("web", kProcess), *ParseEndpointIni("web", kSpecExample)}) {
+  for (const EndpointConfig& c :
+       {FullConfig(), *ParseEndpointIni("web", kProcess), *ParseEndpointIni("web", kSpecExample)}) {
     std::string text = SerializeEndpointIni(c);
     auto again = ParseEndpointIni(c.name, text);
     ASSERT_TRUE(again.ok()) << again.status().message() << "\n" << text;

@@ -48,7 +48,8 @@ TEST(EndpointScalingKeys, BadValuesNameSectionAndKey) {
     auto r = Parse(scaling);
     return r.ok() ? std::string("<ok>") : r.status().message();
   };
-  EXPECT_THAT(msg("policy = fastest\n"), HasSubstr("[scaling] policy: 'fastest' is not lean, reactor, midpoint or hpa"));
+  EXPECT_THAT(msg("policy = fastest\n"),
+              HasSubstr("[scaling] policy: 'fastest' is not lean, reactor, midpoint or hpa"));
   EXPECT_THAT(msg("headroom = 95%\n"), HasSubstr("[scaling] headroom: '95%' is not a percentage from 0% to 90%"));
   EXPECT_THAT(msg("headroom = -5\n"), HasSubstr("[scaling] headroom:"));
   EXPECT_THAT(msg("headroom = ten\n"), HasSubstr("[scaling] headroom:"));

@@ -36,7 +36,7 @@ TEST(EtcdCodec, Base64RejectsGarbage) {
 TEST(EtcdCodec, PrefixRangeEndIncrementsTheLastByte) {
   EXPECT_EQ(PrefixRangeEnd("/reactor/"), "/reactor0");
   EXPECT_EQ(PrefixRangeEnd(std::string("a\xff\xff", 3)), "b");
-  EXPECT_EQ(PrefixRangeEnd(""), std::string(1, '\0'));                // open above: all keys
+  EXPECT_EQ(PrefixRangeEnd(""), std::string(1, '\0'));  // open above: all keys
   EXPECT_EQ(PrefixRangeEnd(std::string("\xff", 1)), std::string(1, '\0'));
   RangeArgs all = PrefixRange("");
   EXPECT_EQ(all.key, std::string(1, '\0'));
@@ -70,7 +70,8 @@ TEST(EtcdCodec, RangeParsesStringInt64sAndBase64) {
 }
 
 TEST(EtcdCodec, EmptyValueIsOmittedAndReadAsEmpty) {
-  auto r = ParseRangeResponse(WithHeader(R"(,"kvs":[{"key":"L2E=","create_revision":"4","mod_revision":"4","version":"1"}],"count":"1")"));
+  auto r = ParseRangeResponse(
+      WithHeader(R"(,"kvs":[{"key":"L2E=","create_revision":"4","mod_revision":"4","version":"1"}],"count":"1")"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->kvs[0].value, "");
   EXPECT_EQ(r->kvs[0].lease, 0);
@@ -97,7 +98,8 @@ TEST(EtcdCodec, FailedTxnHasNoSucceededField) {
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->succeeded);
   EXPECT_EQ(r->revision, 3);
-  auto ok = ParseTxnResponse(WithHeader(R"(,"succeeded":true,"responses":[{"response_put":{"header":{"revision":"3"}}}])"));
+  auto ok =
+      ParseTxnResponse(WithHeader(R"(,"succeeded":true,"responses":[{"response_put":{"header":{"revision":"3"}}}])"));
   ASSERT_TRUE(ok.ok());
   EXPECT_TRUE(ok->succeeded);
 }
@@ -136,8 +138,9 @@ TEST(EtcdCodec, UnaryErrorBodiesMapToStatusCodes) {
 
 TEST(EtcdCodec, WatchPutEventsHaveNoTypeAndDeleteEventsOnlyKeyAndRevision) {
   // Recorded: a put under a lease, then its delete.
-  auto put = ParseWatchLine(std::string(R"({"result":{)") + kHeader +
-                            R"(,"events":[{"kv":{"key":"L3AveA==","create_revision":"4","mod_revision":"4","version":"1","value":"MQ==","lease":"4111120409883432976"}}]}})");
+  auto put = ParseWatchLine(
+      std::string(R"({"result":{)") + kHeader +
+      R"(,"events":[{"kv":{"key":"L3AveA==","create_revision":"4","mod_revision":"4","version":"1","value":"MQ==","lease":"4111120409883432976"}}]}})");
   ASSERT_TRUE(put.ok()) << put.status().ToString();
   ASSERT_EQ(put->events.size(), 1u);
   EXPECT_EQ(put->events[0].type, WatchEvent::Type::kPut);
@@ -168,7 +171,8 @@ TEST(EtcdCodec, CompactedWatchIsCanceledWithCompactRevision) {
 }
 
 TEST(EtcdCodec, StreamErrorLineIsAnError) {
-  auto m = ParseWatchLine(R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}})");
+  auto m = ParseWatchLine(
+      R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}})");
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE(m->error);
   EXPECT_EQ(m->error->grpc_code, 14);
@@ -186,7 +190,8 @@ TEST(EtcdCodec, WatchNeverStartsFromZero) {
 
 TEST(EtcdCodec, TxnRequestEncodesComparesAndOps) {
   Txn txn;
-  txn.compares = {Compare::Absent("/a"), Compare::ValueIs("/b", "x"),
+  txn.compares = {Compare::Absent("/a"),
+                  Compare::ValueIs("/b", "x"),
                   {"/c", Compare::Target::kLease, Compare::Op::kNotEqual, INT64_MAX, {}}};
   txn.success = {Op::Put("/a", "v", 7), Op::DeletePrefix("/p/")};
   txn.failure = {Op::Delete("/a")};
@@ -273,7 +278,8 @@ TEST(EtcdCodec, CompactionClaimComparesTheVersionAndPutsOrReads) {
   json j = json::parse(CompactionClaimRequest("/reactor/etcd/compaction", 3, 1234));
   const std::string key = Base64Encode("/reactor/etcd/compaction");
   ASSERT_EQ(j["compare"].size(), 1u);
-  EXPECT_EQ(j["compare"][0], json::parse(R"({"key":")" + key + R"(","target":"VERSION","result":"EQUAL","version":"3"})"));
+  EXPECT_EQ(j["compare"][0],
+            json::parse(R"({"key":")" + key + R"(","target":"VERSION","result":"EQUAL","version":"3"})"));
   EXPECT_EQ(j["success"][0]["request_put"]["key"], key);
   EXPECT_EQ(*Base64Decode(j["success"][0]["request_put"]["value"]), "1234");
   EXPECT_EQ(j["failure"][0]["request_range"]["key"], key);

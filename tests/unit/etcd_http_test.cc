@@ -38,7 +38,8 @@ class EtcdHttpTest : public ::testing::Test {
           sink.done();
           return true;
         }
-        const char* parts[] = {"{\"result\":{\"created\"", ":true}}\n{\"res", "ult\":{\"events\":[]}}\n\n", "{\"tail\""};
+        const char* parts[] = {"{\"result\":{\"created\"", ":true}}\n{\"res", "ult\":{\"events\":[]}}\n\n",
+                               "{\"tail\""};
         for (const char* p : parts) sink.write(p, std::strlen(p));
         sink.done();
         return true;
@@ -79,12 +80,13 @@ TEST_F(EtcdHttpTest, StreamDeliversWholeLinesAcrossChunks) {
   CurlEtcdHttp http({}, Duration(1000));
   std::vector<std::string> lines;
   std::atomic<bool> stop{false};
-  EtcdHttpReply r = http.Stream({Url("/v3/watch"), "{}", "", Duration(0)},
-                                [&](const std::string& line) {
-                                  lines.push_back(line);
-                                  return true;
-                                },
-                                stop);
+  EtcdHttpReply r = http.Stream(
+      {Url("/v3/watch"), "{}", "", Duration(0)},
+      [&](const std::string& line) {
+        lines.push_back(line);
+        return true;
+      },
+      stop);
   EXPECT_EQ(r.status, 200);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0], R"({"result":{"created":true}})");
@@ -160,8 +162,9 @@ class AnswerOnceThenDie {
     std::string buffer;
     if (ReadRequest(fd, &buffer)) {
       const std::string body = R"({"header":{"revision":"7"}})";
-      const std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                                std::to_string(body.size()) + "\r\n\r\n" + body;
+      const std::string reply =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n\r\n" + body;
       if (::write(fd, reply.data(), reply.size()) == static_cast<ssize_t>(reply.size())) ReadRequest(fd, &buffer);
     }
     ::close(listen_fd_);  // the member is gone: a new connection is refused

@@ -16,11 +16,10 @@
 namespace reactor {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
-const std::string kHeader5 =
-    R"("header":{"cluster_id":"1","member_id":"2","revision":"5","raft_term":"2"})";
+const std::string kHeader5 = R"("header":{"cluster_id":"1","member_id":"2","revision":"5","raft_term":"2"})";
 
 // Answers each POST with the next scripted reply and records the requests;
 // streams are scripted as lists of lines.
@@ -33,8 +32,8 @@ class ScriptedHttp : public EtcdHttp {
   };
   struct StreamScript {
     std::vector<std::string> lines;
-    EtcdHttpReply end;         // how the stream ends after its lines
-    bool hold_open = false;    // after the lines, wait until stopped
+    EtcdHttpReply end;       // how the stream ends after its lines
+    bool hold_open = false;  // after the lines, wait until stopped
   };
 
   void AddReply(EtcdHttpReply r) {
@@ -100,8 +99,7 @@ EtcdHttpReply Refused(const std::string& member) {
 }
 EtcdHttpReply TimedOut() { return {"Operation timed out after 5000 milliseconds", false, 0, {}}; }
 EtcdHttpReply GatewayError(long status, int code, const std::string& msg) {
-  return {"", false, status,
-          json{{"error", msg}, {"message", msg}, {"code", code}}.dump()};
+  return {"", false, status, json{{"error", msg}, {"message", msg}, {"code", code}}.dump()};
 }
 
 std::string CreatedLine() { return "{\"result\":{" + kHeader5 + ",\"created\":true}}"; }
@@ -286,9 +284,11 @@ TEST_F(EtcdStoreTest, GetPrefixReadsPagesAtTheFirstPagesRevision) {
   auto store = Make({"m1:2379"});
   store->set_page_size(2);
   auto kv = [](const std::string& k) {
-    return "{\"key\":\"" + etcd::Base64Encode(k) + "\",\"create_revision\":\"1\",\"mod_revision\":\"1\",\"version\":\"1\"}";
+    return "{\"key\":\"" + etcd::Base64Encode(k) +
+           "\",\"create_revision\":\"1\",\"mod_revision\":\"1\",\"version\":\"1\"}";
   };
-  http_->AddReply(Ok("{" + kHeader5 + ",\"kvs\":[" + kv("/p/a") + "," + kv("/p/b") + "],\"more\":true,\"count\":\"3\"}"));
+  http_->AddReply(
+      Ok("{" + kHeader5 + ",\"kvs\":[" + kv("/p/a") + "," + kv("/p/b") + "],\"more\":true,\"count\":\"3\"}"));
   http_->AddReply(Ok("{\"header\":{\"revision\":\"9\"},\"kvs\":[" + kv("/p/c") + "],\"count\":\"1\"}"));
   int64_t rev = 0;
   auto r = store->GetPrefix("/p/", &rev);
@@ -358,7 +358,8 @@ TEST_F(EtcdStoreTest, WatchReturnsStreamedEventsAndKeepsTheStreamOpenAcrossCalls
 TEST_F(EtcdStoreTest, BrokenWatchStreamResumesOnTheNextMemberAfterTheLastEvent) {
   auto store = Make({"m1:2379", "m2:2379"});
   // m1 delivers revision 6 and then its connection breaks.
-  http_->AddStream({{CreatedLine(), PutEventLine("/p/a", 6)}, {"Recv failure: Connection reset by peer", false, 0, {}}, false});
+  http_->AddStream(
+      {{CreatedLine(), PutEventLine("/p/a", 6)}, {"Recv failure: Connection reset by peer", false, 0, {}}, false});
   http_->AddStream({{CreatedLine(), PutEventLine("/p/b", 8)}, {}, true});
   std::vector<WatchEvent> events;
   int64_t rev = 5;
@@ -378,8 +379,10 @@ TEST_F(EtcdStoreTest, BrokenWatchStreamResumesOnTheNextMemberAfterTheLastEvent) 
 
 TEST_F(EtcdStoreTest, WatchCanceledForNoLeaderReopensElsewhere) {
   auto store = Make({"m1:2379", "m2:2379"});
-  http_->AddStream({{CreatedLine(), "{\"result\":{" + kHeader5 + ",\"canceled\":true,\"cancel_reason\":\"etcdserver: no leader\"}}"},
-                    {}, false});
+  http_->AddStream(
+      {{CreatedLine(), "{\"result\":{" + kHeader5 + ",\"canceled\":true,\"cancel_reason\":\"etcdserver: no leader\"}}"},
+       {},
+       false});
   http_->AddStream({{CreatedLine(), PutEventLine("/p/a", 6)}, {}, true});
   auto w = store->Watch("/p/", 5, Duration(3000));
   ASSERT_TRUE(w.ok()) << w.status().ToString();
@@ -390,9 +393,11 @@ TEST_F(EtcdStoreTest, WatchCanceledForNoLeaderReopensElsewhere) {
 
 TEST_F(EtcdStoreTest, CompactedWatchReportsCompacted) {
   auto store = Make({"m1:2379"});
-  http_->AddStream({{CreatedLine(),
-                     R"({"result":{"header":{"cluster_id":"1","member_id":"2","raft_term":"2"},"canceled":true,"compact_revision":"4"}})"},
-                    {}, false});
+  http_->AddStream(
+      {{CreatedLine(),
+        R"({"result":{"header":{"cluster_id":"1","member_id":"2","raft_term":"2"},"canceled":true,"compact_revision":"4"}})"},
+       {},
+       false});
   http_->AddReply(Ok("{" + kHeader5 + "}"));  // the Revision() after compaction
   auto w = store->Watch("/p/", 1, Duration(2000));
   ASSERT_TRUE(w.ok()) << w.status().ToString();

@@ -103,14 +103,12 @@ TEST(AccessLogParser, KeepsTheFinalAttemptWhenThereAreTooMany) {
   EXPECT_EQ(r.attempts[LogRecord::kMaxAttempts - 1].status, 200);
 }
 
-TEST(AccessLogParser, IgnoresTrailingCarriageReturn) {
-  EXPECT_TRUE(Parses("1|reactor_web|200|1|0.1|a:1|200|0.1\r"));
-}
+TEST(AccessLogParser, IgnoresTrailingCarriageReturn) { EXPECT_TRUE(Parses("1|reactor_web|200|1|0.1|a:1|200|0.1\r")); }
 
 TEST(AccessLogParser, ForeignLinesAreRejectedAndFlagged) {
-  for (const char* line : {"1|-|503|190|0.000|-|-|-", "1|backend|200|1|0.1|a:1|200|0.1",
-                           "1|reactor_|200|1|0.1|a:1|200|0.1", "1|reactor_Web|200|1|0.1|a:1|200|0.1",
-                           "1|reactor_web.example.com|200|1|0.1|a:1|200|0.1"}) {
+  for (const char* line :
+       {"1|-|503|190|0.000|-|-|-", "1|backend|200|1|0.1|a:1|200|0.1", "1|reactor_|200|1|0.1|a:1|200|0.1",
+        "1|reactor_Web|200|1|0.1|a:1|200|0.1", "1|reactor_web.example.com|200|1|0.1|a:1|200|0.1"}) {
     LogRecord r;
     bool foreign = false;
     EXPECT_FALSE(ParseLogLine(line, &r, &foreign)) << line;
@@ -122,19 +120,19 @@ TEST(AccessLogParser, RejectsMalformedLines) {
   for (const char* line : {
            "",
            "garbage",
-           "1|reactor_web|200|1|0.1|a:1|200",              // seven fields
-           "1|reactor_web|200|1|0.1|a:1|200|0.1|extra",    // nine
-           "x|reactor_web|200|1|0.1|a:1|200|0.1",          // msec
+           "1|reactor_web|200|1|0.1|a:1|200",            // seven fields
+           "1|reactor_web|200|1|0.1|a:1|200|0.1|extra",  // nine
+           "x|reactor_web|200|1|0.1|a:1|200|0.1",        // msec
            "-1|reactor_web|200|1|0.1|a:1|200|0.1",
            "1.|reactor_web|200|1|0.1|a:1|200|0.1",
            "1e3|reactor_web|200|1|0.1|a:1|200|0.1",
-           "1|reactor_web|20|1|0.1|a:1|200|0.1",           // status
+           "1|reactor_web|20|1|0.1|a:1|200|0.1",  // status
            "1|reactor_web|2000|1|0.1|a:1|200|0.1",
            "1|reactor_web|099|1|0.1|a:1|200|0.1",
-           "1|reactor_web|200|-1|0.1|a:1|200|0.1",         // bytes
+           "1|reactor_web|200|-1|0.1|a:1|200|0.1",  // bytes
            "1|reactor_web|200|99999999999999999999|0.1|a:1|200|0.1",
-           "1|reactor_web|200|1|-|a:1|200|0.1",            // request_time
-           "1|reactor_web|200|1|0.1|a:1, b:2|200|0.1",     // lists of different lengths
+           "1|reactor_web|200|1|-|a:1|200|0.1",         // request_time
+           "1|reactor_web|200|1|0.1|a:1, b:2|200|0.1",  // lists of different lengths
            "1|reactor_web|200|1|0.1|a:1|200, 200|0.1",
            "1|reactor_web|200|1|0.1|a:1|200|0.1, 0.2",
            "1|reactor_web|200|1|0.1|a:1|abc|0.1",
@@ -175,7 +173,7 @@ TEST(AccessLogParser, DecimalsRoundCorrectly) {
   EXPECT_EQ(v, 1.5);
   ASSERT_TRUE(ParseLogDecimal("123456789012345.6", &v));  // 16 digits, below 2^53
   EXPECT_EQ(v, 123456789012345.6);
-  EXPECT_FALSE(ParseLogDecimal("12345678901234567", &v));  // 2^53 or more
+  EXPECT_FALSE(ParseLogDecimal("12345678901234567", &v));      // 2^53 or more
   EXPECT_FALSE(ParseLogDecimal("0.0000000000000000001", &v));  // 19 decimals
   EXPECT_FALSE(ParseLogDecimal(".5", &v));
   EXPECT_FALSE(ParseLogDecimal("1.2.3", &v));
@@ -192,10 +190,9 @@ TEST(LogTotals, AttributesAttemptsBytesAndErrors) {
   t.AddLine("1|reactor_api|200|7|0.1|c:3|200|0.100");
   EXPECT_EQ(t.lines(), 6u);
   EXPECT_EQ(t.unparsed(), 2u);
-  EXPECT_EQ(t.ToJson(),
-            R"({"api":{"c:3":{"bytes":7,"errors":0,"hits":1,"response_sum":0.1}},)"
-            R"("web":{"a:1":{"bytes":0,"errors":1,"hits":1,"response_sum":1.0},)"
-            R"("b:2":{"bytes":150,"errors":1,"hits":2,"response_sum":0.002}}})");
+  EXPECT_EQ(t.ToJson(), R"({"api":{"c:3":{"bytes":7,"errors":0,"hits":1,"response_sum":0.1}},)"
+                        R"("web":{"a:1":{"bytes":0,"errors":1,"hits":1,"response_sum":1.0},)"
+                        R"("b:2":{"bytes":150,"errors":1,"hits":2,"response_sum":0.002}}})");
 }
 
 TEST(LogTotals, GrowsPastManyBackends) {

@@ -55,8 +55,8 @@ TEST_F(MetricsCollectorTest, RateIsRequestsOverTheWindowPerInstance) {
   collector_->Poll();
   EndpointMetrics m = Get({"10.0.0.1:80", "10.0.0.2:80"});
   EXPECT_DOUBLE_EQ(m.total_rate, 10.0);
-  EXPECT_DOUBLE_EQ(m.averages["rate"], 5.0);       // ÷ 2 instances in service
-  EXPECT_DOUBLE_EQ(m.averages["bytes"], 5000.0);   // 1000 bytes each
+  EXPECT_DOUBLE_EQ(m.averages["rate"], 5.0);      // ÷ 2 instances in service
+  EXPECT_DOUBLE_EQ(m.averages["bytes"], 5000.0);  // 1000 bytes each
   EXPECT_DOUBLE_EQ(m.averages["errors"], 0.0);
   EXPECT_DOUBLE_EQ(m.averages["response"], 0.010);
   EXPECT_EQ(m.instances, 2);
@@ -175,8 +175,8 @@ TEST_F(MetricsCollectorTest, ResponseBinsBoundTheRelativeError) {
 TEST_F(MetricsCollectorTest, NoTrafficIsAllZeros) {
   clock_.Advance(Duration(10000));
   EndpointMetrics m = Get({"10.0.0.1:80"});
-  for (const char* k : {"rate", "bytes", "errors", "active", "response", "response.p50", "response.p95",
-                        "response.p99"}) {
+  for (const char* k :
+       {"rate", "bytes", "errors", "active", "response", "response.p50", "response.p95", "response.p99"}) {
     ASSERT_EQ(m.averages.count(k), 1u) << k;
     EXPECT_EQ(m.averages[k], 0) << k;
   }
@@ -202,9 +202,9 @@ TEST_F(MetricsCollectorTest, ActiveCountsEstablishedConnectionsPerInstance) {
     s.state = state;
     return s;
   };
-  std::vector<TcpSocket> tcp = {sock("10.0.0.1", 80, kTcpEstablished), sock("10.0.0.1", 80, kTcpEstablished),
+  std::vector<TcpSocket> tcp = {sock("10.0.0.1", 80, kTcpEstablished),   sock("10.0.0.1", 80, kTcpEstablished),
                                 sock("10.0.0.1", 80, 6 /* TIME_WAIT */), sock("10.0.0.2", 80, kTcpEstablished),
-                                sock("10.0.0.3", 80, kTcpEstablished), sock("::1", 81, kTcpEstablished)};
+                                sock("10.0.0.3", 80, kTcpEstablished),   sock("::1", 81, kTcpEstablished)};
   clock_.Advance(Duration(10000));
   EndpointMetrics m = Get({"10.0.0.1:80", "10.0.0.2:80", "[::1]:81"}, Duration(5000), tcp);
   EXPECT_DOUBLE_EQ(m.averages["active"], 4.0 / 3);

@@ -38,9 +38,10 @@ class ReconcilerTest : public ::testing::Test {
   }
 
   void Manage(const std::string& extra = "") {
-    std::string ini = "[endpoint]\nurl = http://127.0.0.1:18080/\ncloud = process\n[scaling]\nmin_instances = 0\n"
-                      "max_instances = 20\nramp_limit = 2\ndrain_timeout = 10s\n" +
-                      extra + "[cloud:process]\ncommand = /bin/true\nslots = 3\n";
+    std::string ini =
+        "[endpoint]\nurl = http://127.0.0.1:18080/\ncloud = process\n[scaling]\nmin_instances = 0\n"
+        "max_instances = 20\nramp_limit = 2\ndrain_timeout = 10s\n" +
+        extra + "[cloud:process]\ncommand = /bin/true\nslots = 3\n";
     auto r = registry_->Put("web", ini, "api");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
@@ -150,7 +151,8 @@ TEST_F(ReconcilerTest, NeverExceedsSlots) {
   EXPECT_EQ(EventsContaining("no free slots"), 1) << "said once, not every round";
   auto st = reconciler_->GetStatus("web");
   ASSERT_TRUE(st.has_value());
-  EXPECT_NE(st->problem.find("no free slots: m1 has 6 of 7 used, an instance needs 3"), std::string::npos) << st->problem;
+  EXPECT_NE(st->problem.find("no free slots: m1 has 6 of 7 used, an instance needs 3"), std::string::npos)
+      << st->problem;
 }
 
 TEST_F(ReconcilerTest, ScaleDownDrainsUntilNoOpenConnections) {

@@ -35,8 +35,9 @@ TEST(RequestHold, DefaultsHoldThirtySecondsAndNeverIdle) {
 }
 
 TEST(RequestHold, KeysParseAndRoundTrip) {
-  auto c = Parse("[scaling]\nmin_instances = 0\nidle_timeout = 5m\n"
-                 "[loadbalancer:nginx]\nhold_timeout = 2500ms\nhold_max = 50\n");
+  auto c = Parse(
+      "[scaling]\nmin_instances = 0\nidle_timeout = 5m\n"
+      "[loadbalancer:nginx]\nhold_timeout = 2500ms\nhold_max = 50\n");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->scaling.min_instances, 0);
   EXPECT_EQ(c->scaling.idle_timeout, Duration(300000));
@@ -89,8 +90,8 @@ TEST(RequestHold, OnlyARunningEndpointThatCanLaunchHolds) {
 
 TEST(RequestHold, RouteLinesCarryTheHoldOnlyWhenThereIsOne) {
   EndpointConfig held = *Parse("[loadbalancer:nginx]\nhold_timeout = 2s\nhold_max = 7\n");
-  EndpointConfig stat = *ParseEndpointIni(
-      "st", "[endpoint]\nurl = http://:8080/st/\ncloud = static\nstatic_instances = 127.0.0.1:9\n");
+  EndpointConfig stat =
+      *ParseEndpointIni("st", "[endpoint]\nurl = http://:8080/st/\ncloud = static\nstatic_instances = 127.0.0.1:9\n");
   EndpointConfig stopped = held;
   stopped.name = "off";
   stopped.url.path = "/off/";

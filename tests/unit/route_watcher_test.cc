@@ -15,8 +15,8 @@ namespace {
 
 std::string Ini(int port, const std::string& path, const std::string& balance = "round_robin") {
   return "[endpoint]\nurl = http://127.0.0.1:" + std::to_string(port) + path +
-         "\ncloud = process\n[cloud:process]\ncommand = /bin/true ${PORT}\n[loadbalancer:nginx]\nbalance = " +
-         balance + "\n";
+         "\ncloud = process\n[cloud:process]\ncommand = /bin/true ${PORT}\n[loadbalancer:nginx]\nbalance = " + balance +
+         "\n";
 }
 
 // Remembers the last site list it was given.

@@ -58,14 +58,14 @@ TEST(RulesEvaluator, StrictUpperBoundOnAnExactMultipleAddsOne) {
 }
 
 TEST(RulesEvaluator, LowerBoundOnlyGivesZeroToACeiling) {
-  ExpectRange(Eval("5 < rate", 4, {{"rate", 3}}).ideal, 0, 3);   // 12/5 = 2.4 → 3 (Reactor rounds up)
+  ExpectRange(Eval("5 < rate", 4, {{"rate", 3}}).ideal, 0, 3);  // 12/5 = 2.4 → 3 (Reactor rounds up)
   ExpectRange(Eval("5 <= rate", 4, {{"rate", 3}}).ideal, 0, 3);
 }
 
 TEST(RulesEvaluator, StrictLowerBoundOnAnExactMultipleSubtractsOne) {
-  ExpectRange(Eval("5 < rate", 2, {{"rate", 5}}).ideal, 0, 1);   // 10/5 = 2 → 1
+  ExpectRange(Eval("5 < rate", 2, {{"rate", 5}}).ideal, 0, 1);  // 10/5 = 2 → 1
   ExpectRange(Eval("5 <= rate", 2, {{"rate", 5}}).ideal, 0, 2);
-  ExpectRange(Eval("rate > 5", 1, {{"rate", 5}}).ideal, 0, 0);   // 5/5 = 1 → 0, not below 0
+  ExpectRange(Eval("rate > 5", 1, {{"rate", 5}}).ideal, 0, 0);  // 5/5 = 1 → 0, not below 0
 }
 
 TEST(RulesEvaluator, ZeroTotalNeedsNoInstancesAndNoStrictAdjustment) {
@@ -154,8 +154,8 @@ TEST(RulesEvaluator, LaterRuleWhollyAboveTakesTheCurrentMax) {
 }
 
 TEST(RulesEvaluator, LaterRuleWhollyBelowTakesTheCurrentMin) {
-  ExpectRange(Eval("instances >= 6, 5 < rate", 2, {{"rate", 5}}).ideal, 6, 6);   // [6,∞) then [0,1]
-  ExpectRange(Eval("5 < rate, instances >= 6", 2, {{"rate", 5}}).ideal, 1, 1);   // [0,1] then [6,∞)
+  ExpectRange(Eval("instances >= 6, 5 < rate", 2, {{"rate", 5}}).ideal, 6, 6);  // [6,∞) then [0,1]
+  ExpectRange(Eval("5 < rate, instances >= 6", 2, {{"rate", 5}}).ideal, 1, 1);  // [0,1] then [6,∞)
 }
 
 TEST(RulesEvaluator, UnboundedMaxIsAboveEveryCount) {
@@ -297,7 +297,7 @@ TEST(RulesScaleDownWarning, SuggestsAQuarterOfTheUpperBound) {
 // Everything is counted in quarters, so loads and bounds are exact integers and
 // "exact multiple" needs no tolerance: a value v stands for v / 4.
 struct OracleRule {
-  std::string metric;  // "rate", "response" or "instances"
+  std::string metric;                // "rate", "response" or "instances"
   std::optional<long> lower, upper;  // quarters (whole counts for instances)
   bool lower_inclusive = false, upper_inclusive = false;
 };
@@ -431,8 +431,8 @@ TEST(RulesEvaluator, MatchesABruteForceOracleOnRandomRuleSets) {
     OracleResult want = Oracle(orules, n, avg_quarters, min, max);
     Evaluation got = Evaluate(set, n, metrics, min, max);
 
-    std::string trace = "iteration " + std::to_string(iter) + ", n=" + std::to_string(n) + " min=" +
-                        std::to_string(min) + " max=" + std::to_string(max);
+    std::string trace = "iteration " + std::to_string(iter) + ", n=" + std::to_string(n) +
+                        " min=" + std::to_string(min) + " max=" + std::to_string(max);
     OracleRange ideal = want.ideal.value_or(OracleRange{0, kOracleInf});
     ASSERT_EQ(got.ideal.min, ideal.lo) << trace;
     ASSERT_EQ(got.ideal.max.value_or(kOracleInf), ideal.hi) << trace;

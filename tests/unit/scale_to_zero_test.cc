@@ -64,8 +64,7 @@ TEST(ScaleToZero, KeepsOneInstanceUntilIdleTimeoutThenGoesToZeroWithoutScaleDown
   auto d = p.Decide(cfg, 1, Backends(1));
   EXPECT_EQ(d.target, 0) << d.explanation;
   EXPECT_TRUE(d.idle);
-  EXPECT_NE(d.explanation.find("no request for idle_timeout 10s: scaling to zero"), std::string::npos)
-      << d.explanation;
+  EXPECT_NE(d.explanation.find("no request for idle_timeout 10s: scaling to zero"), std::string::npos) << d.explanation;
   // At zero with nothing held it stays there, quietly.
   clock.Advance(Duration(1000));
   d = p.Decide(cfg, 0, {});

@@ -113,7 +113,8 @@ TEST_P(SimulateMatchesReconciler, SameDecisionsForTheSameLoad) {
   const std::string ini =
       "[endpoint]\nurl = http://127.0.0.1:18080/\ncloud = process\n[scaling]\nmin_instances = 1\n"
       "max_instances = 20\nrules = 5 < rate < 20\nramp_limit = 3\nwindow = 5s\nscale_down_delay = 20s\n"
-      "policy = " + GetParam() + "\n[health]\nrise = 1\n[cloud:process]\ncommand = /bin/true\nslots = 1\n";
+      "policy = " +
+      GetParam() + "\n[health]\nrise = 1\n[cloud:process]\ncommand = /bin/true\nslots = 1\n";
   const Trace trace = BurstyTrace(600, 7);
 
   // Driver 1: reactor simulate.
@@ -149,9 +150,8 @@ TEST_P(SimulateMatchesReconciler, SameDecisionsForTheSameLoad) {
   ReconcilerOptions o;
   o.manager = "m1";
   o.min_drain = Duration(1000);
-  Reconciler reconciler(o, *store, events, nginx, health,
-                        std::map<CloudKind, Cloud*>{{CloudKind::kProcess, &cloud}}, policy, clock,
-                        [](const std::string&) { return 0; });
+  Reconciler reconciler(o, *store, events, nginx, health, std::map<CloudKind, Cloud*>{{CloudKind::kProcess, &cloud}},
+                        policy, clock, [](const std::string&) { return 0; });
   // Warm-up: the first instance launches at origin − start delay, serving at second 0.
   clock.Advance(Duration(1000));
   ASSERT_TRUE(reconciler.RunOnce().ok());

@@ -214,8 +214,7 @@ TEST_F(SqliteStoreTest, KeysAndValuesAreArbitraryBytes) {
   // Prefixes ending in 0xFF bytes have no simple successor.
   EXPECT_EQ(Keys(*store_->GetPrefix("/bin/\xff")), (std::vector<std::string>{"/bin/\xff", "/bin/\xff\xff/x"}));
   EXPECT_EQ(Keys(*store_->GetPrefix("/bin/\xff\xff")), (std::vector<std::string>{"/bin/\xff\xff/x"}));
-  EXPECT_EQ(Keys(*store_->GetPrefix("/bin/")),
-            (std::vector<std::string>{nul_key, "/bin/\xff", "/bin/\xff\xff/x"}));
+  EXPECT_EQ(Keys(*store_->GetPrefix("/bin/")), (std::vector<std::string>{nul_key, "/bin/\xff", "/bin/\xff\xff/x"}));
   ASSERT_TRUE(store_->DeletePrefix("/bin/\xff").ok());
   EXPECT_EQ(Keys(*store_->GetPrefix("/bin")), (std::vector<std::string>{nul_key, "/bin0"}));
 }
@@ -397,7 +396,7 @@ TEST(SqliteStore, HistoryIsPrunedByWholeRevisions) {
   options.history_limit = 10;
   auto store = OpenMemory(clock, options);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Put("/h/small", "v").ok());  // revisions 1..5
-  Txn big;  // revision 6: more events than the limit
+  Txn big;                                                                    // revision 6: more events than the limit
   for (int i = 0; i < 25; ++i) big.success.push_back(Op::Put("/h/" + std::to_string(i), "v"));
   ASSERT_TRUE(store->Commit(big).ok());
   // Revision 6 is kept whole; everything before it is gone.
@@ -430,9 +429,9 @@ TEST(SqliteStore, PersistsAcrossReopen) {
   EXPECT_EQ(kv.version, 2);
   EXPECT_TRUE(s.Get("/p/leased")->has_value());
   EXPECT_TRUE(s.KeepAlive(lease).ok());
-  EXPECT_EQ(*s.Put("/p/b", "3"), 4);  // the revision continues
+  EXPECT_EQ(*s.Put("/p/b", "3"), 4);                             // the revision continues
   EXPECT_EQ(s.Watch("/p/", 0, Duration(0))->events.size(), 4u);  // so does history
-  EXPECT_NE(*s.GrantLease(Duration(1000)), lease);  // lease ids are not reused
+  EXPECT_NE(*s.GrantLease(Duration(1000)), lease);               // lease ids are not reused
 }
 
 TEST(SqliteStore, LeaseThatExpiredWhileClosedExpiresOnOpen) {

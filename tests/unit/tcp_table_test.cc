@@ -88,9 +88,9 @@ TEST(TcpTable, ProcessWideProbeSocketsAreSkippedByDefault) {
 TEST(TcpTable, SkipsMalformedAddresses) {
   const char* text =
       "  sl  local_address rem_address   st\n"
-      "   0: 0100007G:1F90 0100007F:7531 01\n"   // not hex
-      "   1: 0100007F:1F90 0100007F 01\n"        // no port
-      "   2: 0100007F:1F90 0100007F:7531\n"      // no state
+      "   0: 0100007G:1F90 0100007F:7531 01\n"  // not hex
+      "   1: 0100007F:1F90 0100007F 01\n"       // no port
+      "   2: 0100007F:1F90 0100007F:7531\n"     // no state
       "   3: 0100007F:1F90 0100007F:7531 01\n";
   auto t = ParseProcNetTcp(text);
   ASSERT_EQ(t.size(), 1u);

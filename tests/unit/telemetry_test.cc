@@ -13,7 +13,10 @@ namespace reactor {
 namespace {
 
 TEST(PrometheusText, EscapesBackslashQuoteAndNewlineInLabelValues) {
-  EXPECT_EQ(EscapeLabelValue(R"(a\b"c)" "\n" "d"), R"(a\\b\"c\nd)");
+  EXPECT_EQ(EscapeLabelValue(R"(a\b"c)"
+                             "\n"
+                             "d"),
+            R"(a\\b\"c\nd)");
   EXPECT_EQ(EscapeLabelValue("plain-name_1"), "plain-name_1");
   EXPECT_EQ(EscapeHelp("a\\b\nc\"d"), "a\\\\b\\nc\"d");
 }
@@ -108,10 +111,10 @@ TEST(RequestTotals, CountsClassesBytesAndCumulativeBuckets) {
   EXPECT_EQ(t.by_class[4], 1u);
   EXPECT_EQ(t.bytes, 120u);
   EXPECT_DOUBLE_EQ(t.duration_sum, 30.303);
-  EXPECT_EQ(t.CumulativeBucket(0), 0u);   // <= 1 ms
-  EXPECT_EQ(t.CumulativeBucket(1), 1u);   // <= 5 ms
-  EXPECT_EQ(t.CumulativeBucket(6), 1u);   // <= 250 ms: 0.3 s is above
-  EXPECT_EQ(t.CumulativeBucket(7), 2u);   // <= 500 ms
+  EXPECT_EQ(t.CumulativeBucket(0), 0u);                                   // <= 1 ms
+  EXPECT_EQ(t.CumulativeBucket(1), 1u);                                   // <= 5 ms
+  EXPECT_EQ(t.CumulativeBucket(6), 1u);                                   // <= 250 ms: 0.3 s is above
+  EXPECT_EQ(t.CumulativeBucket(7), 2u);                                   // <= 500 ms
   EXPECT_EQ(t.CumulativeBucket(RequestTotals::kBuckets.size() - 1), 2u);  // 30 s only in +Inf
 }
 
