@@ -27,6 +27,7 @@ class CountingStore : public Store {
   Result<WatchResult> Watch(const std::string& prefix, int64_t after_revision, Duration timeout) override {
     return Count(inner_->Watch(prefix, after_revision, timeout));
   }
+  Store& Backend() override { return inner_->Backend(); }
 
  private:
   template <typename T>

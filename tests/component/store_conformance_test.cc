@@ -1,6 +1,7 @@
-// One Store contract, two backends: every case runs against SqliteStore (a
+// One Store contract, three backends: every case runs against SqliteStore (a
 // file in a temp dir) and against EtcdStore on a real 3-member etcd cluster
-// started on loopback by tests/component/etcd_fixture.h (/usr/bin/etcd).
+// started on loopback by tests/component/etcd_fixture.h (/usr/bin/etcd), and
+// against the agent's CachingStore over EtcdStore.
 // Real time throughout: leases expire on etcd's clock.
 //
 // etcd's revision is shared by all the tests of the suite (one cluster), so
@@ -16,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "agent/store/caching_store.h"
 #include "agent/store/etcd_store.h"
 #include "agent/store/sqlite_store.h"
 #include "etcd_fixture.h"
@@ -85,6 +87,22 @@ class EtcdBackend {
   static inline std::string problem_;
 };
 
+// The agent's etcd store: reads and watches under its cached prefixes come
+// from a local copy (agent/store/caching_store.h). Same contract, except
+// that another connection's write shows once its watch event arrived (the
+// cases that write on one connection and read on another wait or retry,
+// as a compare-and-swap loop does).
+class CachedEtcdBackend : public EtcdBackend {
+ public:
+  static constexpr const char* kName = "etcd_cached";
+  std::unique_ptr<Store> Open() {
+    auto base = EtcdBackend::Open();
+    if (!base) return nullptr;
+    return std::make_unique<CachingStore>(std::move(base), std::vector<std::string>{"/conformance/"});
+  }
+  Status Compact(Store& store, int64_t revision) { return EtcdBackend::Compact(store.Backend(), revision); }
+};
+
 template <typename Backend>
 class StoreConformance : public ::testing::Test {
  protected:
@@ -133,7 +151,7 @@ class StoreConformance : public ::testing::Test {
   std::string prefix_;
 };
 
-using Backends = ::testing::Types<SqliteBackend, EtcdBackend>;
+using Backends = ::testing::Types<SqliteBackend, EtcdBackend, CachedEtcdBackend>;
 class BackendNames {
  public:
   template <typename T>
