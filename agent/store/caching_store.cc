@@ -7,7 +7,7 @@
 namespace reactor {
 namespace {
 
-constexpr Duration kWatchSlice(1000);
+constexpr Duration kWatchSlice(250);  // a wait, not a round trip: the stream stays open
 constexpr auto kRetryPause = std::chrono::milliseconds(500);
 
 bool StartsWith(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
@@ -79,8 +79,15 @@ Result<std::optional<KeyValue>> CachingStore::Get(const std::string& key) {
 
 Result<std::vector<KeyValue>> CachingStore::GetPrefix(const std::string& prefix, int64_t* revision) {
   if (Cached* c = Find(prefix)) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (Serving(*c)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    bool caught_up = true;
+    if (revision && Serving(*c) && c->revision < c->own_revision) {
+      caught_up = changed_.wait_for(lock, kCatchUp, [&] { return !Serving(*c) || c->revision >= c->own_revision; });
+      // A delete that found nothing left no event to wait for: this read
+      // goes to the real store, the next ones need not wait for it.
+      if (!caught_up) c->own_revision = c->revision;
+    }
+    if (caught_up && Serving(*c)) {
       std::vector<KeyValue> out;
       for (auto it = c->keys.lower_bound(prefix); it != c->keys.end() && StartsWith(it->first, prefix); ++it) {
         out.push_back(it->second);
@@ -103,7 +110,20 @@ Result<TxnResult> CachingStore::Commit(const Txn& txn) {
 
 Result<LeaseId> CachingStore::GrantLease(Duration ttl) { return Note(base_->GrantLease(ttl)); }
 Status CachingStore::KeepAlive(LeaseId lease) { return Note(base_->KeepAlive(lease)); }
-Status CachingStore::RevokeLease(LeaseId lease) { return Note(base_->RevokeLease(lease)); }
+Status CachingStore::RevokeLease(LeaseId lease) {
+  Status st = Note(base_->RevokeLease(lease));
+  if (st.ok()) {
+    // Its keys are gone; the watch's delete events follow (an older put
+    // arriving first may show a key again until its delete does).
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& c : cached_) {
+      for (auto it = c->keys.begin(); it != c->keys.end();) {
+        it = it->second.lease == lease ? c->keys.erase(it) : std::next(it);
+      }
+    }
+  }
+  return st;
+}
 
 Result<WatchResult> CachingStore::Watch(const std::string& prefix, int64_t after_revision, Duration timeout) {
   Cached* c = Find(prefix);
@@ -218,6 +238,7 @@ void CachingStore::ApplyOwn(const std::vector<Op>& ops, int64_t revision) {
         const std::string& from = op.key.size() > c->prefix.size() ? op.key : c->prefix;
         for (auto it = c->keys.lower_bound(from); it != c->keys.end() && StartsWith(it->first, from);) {
           if (it->second.mod_revision < revision) {
+            c->own_revision = std::max(c->own_revision, revision);  // a delete event will come
             c->deleted[it->first] = revision;
             it = c->keys.erase(it);
           } else {
@@ -229,6 +250,8 @@ void CachingStore::ApplyOwn(const std::vector<Op>& ops, int64_t revision) {
       if (!StartsWith(op.key, c->prefix)) continue;
       auto it = c->keys.find(op.key);
       if (it != c->keys.end() && it->second.mod_revision >= revision) continue;  // the watch was first
+      // A put always makes an event; a delete only of a key that was there.
+      if (op.type == Op::Type::kPut || it != c->keys.end()) c->own_revision = std::max(c->own_revision, revision);
       if (op.type == Op::Type::kDelete) {
         if (it != c->keys.end()) c->keys.erase(it);
         c->deleted[op.key] = revision;

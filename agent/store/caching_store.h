@@ -12,9 +12,10 @@
 // - Read-your-writes: a Commit that succeeds is applied to the copy before
 //   Commit returns, so this process sees its own writes at once.
 // - GetPrefix's revision is the copy's: every event up to it is in the
-//   answer (and possibly this process's own later writes). Watching from it
-//   may deliver an own write again; that is what a watch from a revision
-//   read elsewhere would do too.
+//   answer. When it is asked for, GetPrefix first waits (briefly; then it
+//   asks the real store) until the watch has brought this process's own
+//   writes, so the answer is exactly the state at that revision.
+// - RevokeLease drops the lease's keys from the copy at once.
 // - A prefix is answered from memory only while its watch is established
 //   and the real store answered the last call forwarded to it; otherwise the
 //   call goes to the real store (and fails as it would, e.g. Unavailable
@@ -44,12 +45,14 @@ class CachingStore : public Store {
  public:
   /// Events kept per prefix for Watch.
   static constexpr size_t kHistory = 2048;
+  /// How long GetPrefix waits for the watch to bring the own writes.
+  static constexpr Duration kCatchUp{1000};
 
   /// Caches `prefixes` (each ending in '/', none a prefix of another) of
   /// `base`. Starts the watch threads; until a prefix's first read
   /// succeeds, calls under it are forwarded.
   CachingStore(std::unique_ptr<Store> base, std::vector<std::string> prefixes);
-  /// Stops the watch threads (within a watch slice, about a second).
+  /// Stops the watch threads (within a watch slice, a quarter second).
   ~CachingStore() override;
   CachingStore(const CachingStore&) = delete;
   CachingStore& operator=(const CachingStore&) = delete;
@@ -70,8 +73,9 @@ class CachingStore : public Store {
  private:
   struct Cached {
     std::string prefix;
-    bool synced = false;   // the copy follows the watch
-    int64_t revision = 0;  // every event up to here is applied
+    bool synced = false;       // the copy follows the watch
+    int64_t revision = 0;      // every event up to here is applied
+    int64_t own_revision = 0;  // the newest own write under the prefix
     std::map<std::string, KeyValue> keys;
     // Keys this process deleted at a revision the watch has not reached:
     // older watch events for them must not bring them back.
