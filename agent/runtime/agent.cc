@@ -25,7 +25,9 @@
 #include "agent/metrics/tcp_table.h"
 #include "agent/nginx/nginx_control_client.h"
 #include "agent/nginx/nginx_factory.h"
+#include "agent/store/keys.h"
 #include "agent/store/store_options.h"
+#include "agent/telemetry/counter_registry.h"
 #include "agent/telemetry/counting_store.h"
 
 namespace reactor {
@@ -156,7 +158,13 @@ Status Agent::Start() {
     std::error_code ec;
     fs::create_directories(fs::path(config_.state.sqlite_path).parent_path(), ec);
   }
-  auto store = OpenStore(url, clock_, StoreOptionsFor(config_));
+  StoreOptions store_options = StoreOptionsFor(config_);
+  // What every round (and most API calls) reads; on etcd these are answered
+  // from a watched local copy instead of a round trip each.
+  store_options.cached_prefixes = {EndpointPrefix(),     kKeyRoot + "instances/", OwnerPrefix(), EndpointStatusPrefix(),
+                                   SlotPrefix(),         CordonPrefix(),          DrainPrefix(), ManagerPrefix(),
+                                   kKeyRoot + "metrics/"};
+  auto store = OpenStore(url, clock_, store_options);
   if (!store.ok()) return store.status().WithContext("state = " + url);
   store_ = std::make_unique<CountingStore>(std::move(*store), CounterRegistry::Global());
   events_ = std::make_unique<EventLog>(*store_, clock_);
@@ -425,6 +433,7 @@ void Agent::Run() {
     if (!st.ok() && st.message() != publish_error) spdlog::warn("traffic counters: {}", st.ToString());
     publish_error = st.ok() ? "" : st.message();
     st = reconciler_->RunOnce();
+    CountEvent("reactor_rounds_total");
     if (backup_->enabled()) {
       Status backed = backup_->RunIfDue();
       if (!backed.ok()) spdlog::warn("backup: {}", backed.ToString());

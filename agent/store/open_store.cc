@@ -6,6 +6,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "agent/store/caching_store.h"
 #include "agent/store/etcd_store.h"
 #include "agent/store/sqlite_store.h"
 #include "agent/store/store.h"
@@ -92,6 +93,9 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, Clock& clock, c
     }
     auto store = EtcdStore::Open(std::move(eo));
     if (!store.ok()) return store.status().WithContext("state = " + url);
+    if (!options.cached_prefixes.empty()) {
+      return std::unique_ptr<Store>(std::make_unique<CachingStore>(std::move(store).value(), options.cached_prefixes));
+    }
     return std::unique_ptr<Store>(std::move(store).value());
   }
   return Status::InvalidArgument("state = " + url + ": unknown store; " + kAcceptedForms);

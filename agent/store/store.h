@@ -115,6 +115,10 @@ class Store {
   /// `timeout` passes (then returns no events and the current revision).
   virtual Result<WatchResult> Watch(const std::string& prefix, int64_t after_revision, Duration timeout) = 0;
 
+  /// The store that holds the data, behind any wrappers (CountingStore,
+  /// CachingStore): what a backup copies. Wrappers forward it.
+  virtual Store& Backend() { return *this; }
+
   // Conveniences built on the primitives above.
   /// Unconditional put; returns the new revision.
   Result<int64_t> Put(const std::string& key, const std::string& value, LeaseId lease = 0);
@@ -136,6 +140,11 @@ struct StoreOptions {
   /// History etcd keeps: older revisions are compacted; 0 = no compaction
   /// by the agent (agent/store/etcd_compaction.h).
   Duration etcd_compaction{5 * 60 * 1000};
+  /// Prefixes a long-running caller reads again and again (the agent: every
+  /// round). Where reads are remote (etcd) they are answered from a local
+  /// copy that a watch keeps current (agent/store/caching_store.h); SQLite's
+  /// reads are local and need none. Empty: no copy (one-shot commands).
+  std::vector<std::string> cached_prefixes;
 };
 
 /// Opens the store a `state =` URL names: "sqlite:/path/state.db" (or

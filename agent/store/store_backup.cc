@@ -24,11 +24,12 @@ Status FsyncFile(const std::string& path) {
 
 }  // namespace
 
-std::string BackupFileExtension(Store& store) {
-  return dynamic_cast<EtcdStore*>(&store) != nullptr ? ".snapshot" : ".db";
+std::string BackupFileExtension(Store& wrapped) {
+  return dynamic_cast<EtcdStore*>(&wrapped.Backend()) != nullptr ? ".snapshot" : ".db";
 }
 
-Status WriteStoreBackup(Store& store, const std::string& path) {
+Status WriteStoreBackup(Store& wrapped, const std::string& path) {
+  Store& store = wrapped.Backend();
   if (auto* sqlite = dynamic_cast<SqliteStore*>(&store)) {
     ::unlink(path.c_str());  // the backup API writes into an existing database
     REACTOR_RETURN_IF_ERROR(sqlite->BackupTo(path));

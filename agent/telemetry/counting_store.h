@@ -1,6 +1,7 @@
 // A Store that forwards every call to another and counts the failed ones in
-// reactor_store_errors_total (counter_registry.h). A watch or read that
-// times out is not a failure. Thread-safe as the wrapped store.
+// reactor_store_errors_total (counter_registry.h); an Unavailable one says
+// "store unavailable: ...". A watch or read that times out is not a failure.
+// Thread-safe as the wrapped store.
 #pragma once
 
 #include <memory>
@@ -27,16 +28,24 @@ class CountingStore : public Store {
   Result<WatchResult> Watch(const std::string& prefix, int64_t after_revision, Duration timeout) override {
     return Count(inner_->Watch(prefix, after_revision, timeout));
   }
+  Store& Backend() override { return inner_->Backend(); }
 
  private:
+  // An unreachable store is named as such wherever its error ends up
+  // (status, list, the event log): "store unavailable: <why>".
+  static Status Named(const Status& st) {
+    return st.code() == Status::Code::kUnavailable ? st.WithContext("store unavailable") : st;
+  }
   template <typename T>
   Result<T> Count(Result<T> r) {
-    if (!r.ok()) counters_.Add("reactor_store_errors_total", {});
-    return r;
+    if (r.ok()) return r;
+    counters_.Add("reactor_store_errors_total", {});
+    return Named(r.status());
   }
   Status CountStatus(Status st) {
-    if (!st.ok()) counters_.Add("reactor_store_errors_total", {});
-    return st;
+    if (st.ok()) return st;
+    counters_.Add("reactor_store_errors_total", {});
+    return Named(st);
   }
 
   std::unique_ptr<Store> inner_;

@@ -1,6 +1,7 @@
 """The agent on a real 3-member etcd cluster (state = etcd://...), started on
 loopback by tests/integration/etcd.py: records visible with etcdctl, a member
-killed without the user noticing, state copied from SQLite to etcd and
+killed without the user noticing, every member away (serving goes on, status
+says why, the agent catches up), state copied from SQLite to etcd and
 adopted, a backup wiped and restored."""
 import os
 import re
@@ -66,6 +67,43 @@ class AgentOnEtcdTest(EtcdTestCase):
         self.assertIn(before[0]["id"], ids, "the running instance was kept")
         wait_until(lambda: len([k for k in self.keys() if k.startswith("/reactor/instances/web/")]) == 2,
                    what="both instances recorded in etcd")
+
+    def test_all_members_away_keeps_serving_says_why_and_catches_up(self):
+        a = Agent("etcd_all_away", state=self.etcd.url()).start()
+        self.addCleanup(a.cleanup)
+        port = free_port()
+        self.serve(a, "web", port)
+        pids = a.instance_pids()
+        self.assertEqual(len(pids), 1, pids)
+
+        self.etcd.kill_all()
+        # nginx and the instance keep serving while nothing can be recorded.
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            self.assertEqual(http_get(f"http://127.0.0.1:{port}/")[0], 200)
+            time.sleep(0.2)
+        self.assertEqual(a.instance_pids(), pids, "an instance was stopped while the store was away")
+        # status and list say why (and answer: the API is not stuck on etcd).
+        r = a.cli("status", "web")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("store unavailable", r.stdout + r.stderr)
+        r = a.cli("list")
+        self.assertIn("store unavailable", r.stdout + r.stderr)
+        wait_until(lambda: "state store unavailable" in a.agent_log(), timeout=10,
+                   what="the agent log to say the store is unavailable")
+
+        for i in range(len(self.etcd.members)):
+            self.etcd.restart(i, wait=False)
+        self.etcd.wait_healthy()
+        # Caught up: the same instance, and a change made now applies.
+        wait_until(lambda: a.cli("status", "web").returncode == 0, timeout=30, what="status answers again")
+        a.cli("set", "web", "scaling", "max_instances", "2", check=0)
+        a.cli("set", "web", "scaling", "min_instances", "2", check=0)
+        a.wait_healthy("web", 2, timeout=30)
+        self.assertTrue(set(pids) <= set(a.instance_pids()), "the running instance was kept")
+        self.assertEqual(http_get(f"http://127.0.0.1:{port}/")[0], 200)
+        wait_until(lambda: "reachable again" in a.events("_agent"), timeout=15,
+                   what="the agent log to say the store is back")
 
 
 class CopyStateTest(EtcdTestCase):

@@ -9,8 +9,10 @@
 
 #include "agent/store/sqlite_store.h"
 #include "agent/store/store_copy.h"
+#include "agent/telemetry/counting_store.h"
 #include "fake_clock.h"
 #include "fake_event_sink.h"
+#include "faulty_store.h"
 
 namespace reactor {
 namespace {
@@ -56,6 +58,18 @@ class BackupJobTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<SqliteStore> store_;
 };
+
+// The agent hands the job its store wrapped (CountingStore, and on etcd a
+// CachingStore): the backup must still reach the backend behind them.
+TEST_F(BackupJobTest, BacksUpThroughTheWrappersTheAgentPutsAroundItsStore) {
+  CounterRegistry counters;
+  CountingStore counted(std::make_unique<FaultyStore>(*store_), counters);
+  BackupJob job(counted, events_, clock_, Settings());
+  Status st = job.RunIfDue();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(Files().size(), 1u);
+  EXPECT_THAT(Files()[0], ::testing::EndsWith(".db"));
+}
 
 TEST_F(BackupJobTest, OneBackupPerHourRotatedAndRestorable) {
   BackupJob job(*store_, events_, clock_, Settings());

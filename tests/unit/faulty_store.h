@@ -65,6 +65,7 @@ class FaultyStore : public Store {
     REACTOR_RETURN_IF_ERROR(Enter());
     return base_.Watch(prefix, after_revision, timeout);
   }
+  Store& Backend() override { return base_.Backend(); }
 
  private:
   Status Enter() {
