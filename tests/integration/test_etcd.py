@@ -1,6 +1,7 @@
 """The agent on a real 3-member etcd cluster (state = etcd://...), started on
 loopback by tests/integration/etcd.py: records visible with etcdctl, a member
-killed without the user noticing, every member away (serving goes on, status
+killed without the user noticing, kill -9 of the agent (nothing lost or
+duplicated), every member away (serving goes on, status
 says why, the agent catches up), state copied from SQLite to etcd and
 adopted, a backup wiped and restored."""
 import os
@@ -104,6 +105,26 @@ class AgentOnEtcdTest(EtcdTestCase):
         self.assertEqual(http_get(f"http://127.0.0.1:{port}/")[0], 200)
         wait_until(lambda: "reachable again" in a.events("_agent"), timeout=15,
                    what="the agent log to say the store is back")
+
+    def test_kill9_of_the_agent_loses_nothing_and_duplicates_nothing(self):
+        a = Agent("etcd_kill9", state=self.etcd.url()).start()
+        self.addCleanup(a.cleanup)
+        port = free_port()
+        self.serve(a, "web", port, 2)
+        before = sorted(i["id"] for i in a.instances("web"))
+        pids = sorted(a.instance_pids())
+        nginx = a.nginx_pid()
+        self.assertEqual(len(pids), 2)
+        a.kill9()
+        self.assertEqual(http_get(f"http://127.0.0.1:{port}/")[0], 200, "nginx serves with the agent gone")
+        a.start()
+        a.wait_healthy("web", 2, timeout=30)
+        time.sleep(2)  # a few rounds: a duplicate would have been launched by now
+        self.assertEqual(sorted(i["id"] for i in a.instances("web")), before)
+        self.assertEqual(sorted(a.instance_pids()), pids, "same processes, no duplicates")
+        self.assertEqual(a.nginx_pid(), nginx, "the running nginx is adopted")
+        records = [k for k in self.keys() if k.startswith("/reactor/instances/web/")]
+        self.assertEqual(len(records), 2, records)
 
 
 class CopyStateTest(EtcdTestCase):
