@@ -43,6 +43,12 @@ Result<std::string> EtcdConnection::Token() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!token_.empty()) return token_;
   }
+  std::lock_guard<std::mutex> auth(auth_mu_);
+  {
+    // Another thread may have authenticated while this one waited.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!token_.empty()) return token_;
+  }
   auto token = Authenticate();
   if (!token.ok()) return token.status();
   std::lock_guard<std::mutex> lock(mu_);
@@ -68,7 +74,10 @@ Result<std::string> EtcdConnection::Authenticate() {
         // Wrong user or password: another member says the same.
         return etcd::ErrorStatus(*e, "etcd authenticate as '" + options_.user + "' at " + member);
       }
-      failures += "; " + member + ": " + (e ? e->message : "HTTP " + std::to_string(r.status));
+      // Not an etcd error: say what answered (etcd 3.4's gateway refuses a
+      // client certificate with a CommonName this way, in plain text).
+      failures +=
+          "; " + member + ": " + (e ? e->message : "HTTP " + std::to_string(r.status) + " " + r.body.substr(0, 200));
     } else {
       failures += "; " + r.transport_error;
     }

@@ -96,6 +96,11 @@ class EtcdConnection {
   const std::function<void(Duration)> sleep_;
   std::vector<std::string> member_urls_;
 
+  // One authentication at a time: when etcd refuses a token (it restarted,
+  // the token expired), every thread needs a new one at once, and each
+  // authenticate is a raft write plus a bcrypt check on etcd: a stampede of
+  // them starved a restarted member for tens of seconds.
+  std::mutex auth_mu_;
   std::mutex mu_;
   size_t current_ = 0;  // protected by mu_
   std::string token_;   // protected by mu_

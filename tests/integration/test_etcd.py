@@ -10,7 +10,9 @@ import subprocess
 import time
 import unittest
 
-from etcd import EtcdCluster
+import tempfile
+
+from etcd import EtcdCluster, make_tls_files
 from harness import BIN, Agent, free_port, http_get, process_endpoint_ini, wait_until
 
 
@@ -192,3 +194,76 @@ class BackupRestoreTest(EtcdTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TlsAndAuthTest(unittest.TestCase):
+    """etcd with client certificates and auth on (etcd's own flags), and the
+    agent's [agent] etcd_ca_file / etcd_cert_file / etcd_key_file /
+    etcd_user / etcd_password_file."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="rit-etcd-tls-")
+        self.tls = make_tls_files(self.dir)
+        self.etcd = EtcdCluster(1, tls=self.tls).start()
+        self.addCleanup(self.etcd.stop)
+        self.password = "s3cret-pass"
+        for args in (["user", "add", "root", f"--new-user-password={self.password}"],
+                     ["user", "grant-role", "root", "root"], ["auth", "enable"]):
+            r = self.etcd.etcdctl(*args)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def conf(self, password_file):
+        return (f"etcd_ca_file = {self.tls['ca']}\n"
+                f"etcd_cert_file = {self.tls['client_cert']}\n"
+                f"etcd_key_file = {self.tls['client_key']}\n"
+                f"etcd_user = root\n"
+                f"etcd_password_file = {password_file}\n")
+
+    def password_file(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def test_agent_over_tls_with_auth_serves_and_authenticates_again_when_its_token_is_refused(self):
+        good = self.password_file("password", self.password)
+        a = Agent("etcd_tls_auth", state=self.etcd.url(), extra_conf=self.conf(good)).start()
+        self.addCleanup(a.cleanup)
+        port = free_port()
+        a.manage("web", process_endpoint_ini(port, 1, 1))
+        a.wait_healthy("web", 1, timeout=30)
+        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/")[0] == 200, what="traffic through nginx")
+        r = self.etcd.etcdctl("get", "--prefix", "/reactor/endpoints/", "--keys-only",
+                              user=f"root:{self.password}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("/reactor/endpoints/web", r.stdout)
+        # Without the password etcd refuses: auth is really on.
+        r = self.etcd.etcdctl("get", "/reactor/endpoints/web")
+        self.assertNotEqual(r.returncode, 0)
+        # etcd keeps its (simple) tokens in memory: after a restart the
+        # agent's token is refused and it must authenticate again.
+        self.etcd.kill(0)
+        self.etcd.restart(0)
+        last = {}
+
+        def answers():
+            r = self.etcd.etcdctl("get", "/reactor/endpoints/web", "--keys-only", user=f"root:{self.password}")
+            last["error"] = r.stderr[-500:]
+            return r.returncode == 0
+        try:
+            wait_until(answers, timeout=30, what="etcd answering authenticated requests again")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: etcdctl said {last.get('error')}") from None
+        a.cli("set", "web", "scaling", "max_instances", "2", check=0)
+        a.cli("set", "web", "scaling", "min_instances", "2", check=0)
+        a.wait_healthy("web", 2, timeout=30)
+
+    def test_wrong_password_is_refused_with_a_message_that_says_so(self):
+        bad = self.password_file("wrong", "not-the-password")
+        conf = os.path.join(self.dir, "agent.conf")
+        with open(conf, "w") as f:
+            f.write(f"[agent]\nstate = {self.etcd.url()}\n" + self.conf(bad))
+        r = agent_tool("--backup", os.path.join(self.dir, "backup.snapshot"), "--config", conf)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertRegex(r.stderr + r.stdout, r"(?i)authentication failed|invalid user ID or password")
