@@ -320,6 +320,46 @@ TEST_F(EtcdStoreTest, ExpiredAuthTokenIsRenewedOnce) {
   EXPECT_EQ(calls[3].token, "tok2");
 }
 
+// Every thread needs a token at once (at start, or after etcd refused the
+// old one); each authenticate costs etcd a raft write and a bcrypt check.
+TEST(EtcdStoreAuth, ConcurrentCallersShareOneAuthentication) {
+  class SlowAuthHttp : public EtcdHttp {
+   public:
+    std::atomic<int> authentications{0};
+    EtcdHttpReply Post(const EtcdHttpRequest& request) override {
+      if (request.url.find("/v3/auth/authenticate") != std::string::npos) {
+        ++authentications;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        return Ok("{" + kHeader5 + ",\"token\":\"tok\"}");
+      }
+      if (request.auth_token != "tok") return GatewayError(401, 16, "etcdserver: invalid auth token");
+      return Ok("{" + kHeader5 + "}");
+    }
+    EtcdHttpReply Stream(const EtcdHttpRequest&, const std::function<bool(const std::string&)>&,
+                         const std::atomic<bool>&) override {
+      return {"connection refused", true, 0, {}};
+    }
+  };
+  auto http = std::make_unique<SlowAuthHttp>();
+  SlowAuthHttp* raw = http.get();
+  EtcdOptions o;
+  o.endpoints = {"m1:2379"};
+  o.user = "reactor";
+  o.password = "secret";
+  auto store = EtcdStore::Open(o, std::move(http), [](Duration) {});
+  ASSERT_TRUE(store.ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      if (!(*store)->Revision().ok()) ++failed;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(raw->authentications.load(), 1);
+}
+
 TEST_F(EtcdStoreTest, WrongPasswordIsUnauthenticatedWithoutRetries) {
   auto store = Make({"m1:2379", "m2:2379"}, "reactor", "wrong");
   http_->AddReply(GatewayError(400, 3, "etcdserver: authentication failed, invalid user ID or password"));
