@@ -242,7 +242,7 @@ Status Agent::Start() {
   to.manager = config_.name;
   HostMembership* membership = membership_.get();
   to.lease = [membership] { return membership->Lease(); };
-  traffic_publisher_ = std::make_unique<TrafficPublisher>(to, *collector_, *store_, clock_);
+  traffic_publisher_ = std::make_unique<TrafficPublisher>(to, *collector_, *store_);
 
   ReconcilerOptions opts;
   opts.manager = config_.name;
