@@ -28,6 +28,7 @@ stage "format check (clang-format-14, .clang-format)"
 command -v clang-format-14 >/dev/null || { echo "clang-format-14 is missing (packaging/install-deps.sh)" >&2; exit 1; }
 # Any file that differs from what clang-format-14 -i would write fails the run.
 mapfile -t sources < <(cxx_sources)
+((${#sources[@]} > 0)) || { echo "no C++ sources found from $PWD" >&2; exit 1; }
 clang-format-14 --dry-run -Werror "${sources[@]}"
 echo "${#sources[@]} files formatted"
 
@@ -43,7 +44,14 @@ run-clang-tidy-14 -j"$JOBS" -quiet -p build "^$root_re/(agent|rules)/.*\\.cc\$" 
   echo "clang-tidy found problems (full output: build/clang-tidy.log)" >&2
   exit 1
 }
-echo "clang-tidy: no findings"
+# A regex that matched nothing would lint nothing and pass: count the files.
+expected=$(cxx_sources | grep -cE '^(agent|rules)/.*\.cc$')
+linted=$(grep -cE '^clang-tidy-14 .*/(agent|rules)/.*\.cc$' build/clang-tidy.log || true)
+if ((linted < expected)); then
+  echo "clang-tidy linted $linted files of agent/ and rules/, expected $expected" >&2
+  exit 1
+fi
+echo "clang-tidy: no findings in $linted files"
 
 stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug -DREACTOR_SANITIZE=ON -DREACTOR_BENCH=OFF \
