@@ -158,7 +158,7 @@ int HttpStatusFor(const Status& st) {
 
 std::string ErrorBody(const Status& st) {
   json errors = json::array();
-  std::string msg = st.message();
+  const std::string& msg = st.message();
   size_t start = 0;
   while (start <= msg.size()) {
     size_t nl = msg.find('\n', start);

@@ -224,8 +224,8 @@ Result<HostTraffic> DecodeHostTraffic(const std::string& value) {
 
 // --- TrafficPublisher --------------------------------------------------------
 
-TrafficPublisher::TrafficPublisher(Options options, const MetricsCollector& collector, Store& store, Clock& clock)
-    : options_(std::move(options)), collector_(collector), store_(store), clock_(clock) {}
+TrafficPublisher::TrafficPublisher(Options options, const MetricsCollector& collector, Store& store)
+    : options_(std::move(options)), collector_(collector), store_(store) {}
 
 bool TrafficPublisher::Changed(const HostTraffic& now, const Written* before, LeaseId lease, int64_t wall_ms) const {
   if (before == nullptr || before->lease != lease) return true;

@@ -104,7 +104,7 @@ class TrafficPublisher {
     size_t max_txn_bytes = kMaxTxnBytes;
   };
   /// Every reference must outlive the publisher.
-  TrafficPublisher(Options options, const MetricsCollector& collector, Store& store, Clock& clock);
+  TrafficPublisher(Options options, const MetricsCollector& collector, Store& store);
 
   /// Writes what changed since the last call. `members`: every endpoint's
   /// instance addresses as nginx names them (their `active` counts are
@@ -129,7 +129,6 @@ class TrafficPublisher {
   const Options options_;
   const MetricsCollector& collector_;
   Store& store_;
-  Clock& clock_;
   // State below is used by the one calling thread only.
   int64_t offset_ms_ = 0;  // wall − monotonic, kept while it moves less than 250 ms
   bool offset_known_ = false;

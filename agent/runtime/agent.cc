@@ -23,6 +23,7 @@
 #include "agent/common/units.h"
 #include "agent/endpoint/endpoint_parser.h"
 #include "agent/metrics/tcp_table.h"
+#include "agent/nginx/bounded_nginx_controller.h"
 #include "agent/nginx/nginx_control_client.h"
 #include "agent/nginx/nginx_factory.h"
 #include "agent/store/keys.h"
@@ -169,7 +170,9 @@ Status Agent::Start() {
   store_ = std::make_unique<CountingStore>(std::move(*store), CounterRegistry::Global());
   events_ = std::make_unique<EventLog>(*store_, clock_);
 
-  nginx_ = MakeNginxController(config_.nginx, *events_, clock_);
+  // The loop and the route watcher reach nginx only through a bound: a
+  // controller that does not answer costs them 500 ms a second at most.
+  nginx_ = std::make_unique<BoundedNginxController>(MakeNginxController(config_.nginx, *events_, clock_));
   REACTOR_RETURN_IF_ERROR(nginx_->Start().WithContext("nginx"));
 
   ProcessCloudSettings ps;
@@ -242,7 +245,7 @@ Status Agent::Start() {
   to.manager = config_.name;
   HostMembership* membership = membership_.get();
   to.lease = [membership] { return membership->Lease(); };
-  traffic_publisher_ = std::make_unique<TrafficPublisher>(to, *collector_, *store_, clock_);
+  traffic_publisher_ = std::make_unique<TrafficPublisher>(to, *collector_, *store_);
 
   ReconcilerOptions opts;
   opts.manager = config_.name;

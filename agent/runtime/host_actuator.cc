@@ -107,6 +107,14 @@ void HostActuator::Observe(const Round& round) {
   health_view_ = health_.Snapshot();
 }
 
+int64_t HostActuator::StartingFor(const InstanceRecord& r) {
+  auto seen = start_seen_.find(r.id);
+  if (seen == start_seen_.end()) {
+    seen = start_seen_.emplace(r.id, StartSeen{clock_.Now(), clock_.WallMillis() - r.state_since_ms}).first;
+  }
+  return seen->second.elapsed_ms + (clock_.Now() - seen->second.at).count();
+}
+
 void HostActuator::Check(Round& round) {
   const int64_t now_ms = clock_.WallMillis();
   for (auto& [name, er] : round.by_endpoint) {
@@ -155,7 +163,7 @@ void HostActuator::Check(Round& round) {
                             "passed " + std::to_string(report->consecutive_successes) + " health check(s) (" +
                                 report->last_result + "); taking traffic");
             changed = true;
-          } else if (!is_static && now_ms - r.state_since_ms > options_.start_timeout.count()) {
+          } else if (!is_static && StartingFor(r) > options_.start_timeout.count()) {
             std::string why = "did not pass a health check within " + FormatDuration(options_.start_timeout) +
                               (report && !report->last_result.empty() ? " (last: " + report->last_result + ")" : "");
             text = SetState(clock_, r, InstanceState::kErrored, why);
@@ -233,7 +241,6 @@ void HostActuator::Launch(EndpointRound& er, InstanceRecord& r) {
 }
 
 void HostActuator::FinishDraining(EndpointRound& er) {
-  const int64_t now_ms = clock_.WallMillis();
   std::vector<InstanceRecord> kept;
   for (auto& r : er.instances) {
     if (!Mine(r) || r.state != InstanceState::kDraining) {
@@ -244,8 +251,8 @@ void HostActuator::FinishDraining(EndpointRound& er) {
     // push takes the instance out of this host's nginx. A drain written
     // elsewhere may be older than that push, and an instance stopped before
     // nginx heard of it would fail the requests sent to it meanwhile.
-    auto seen = drain_seen_ms_.emplace(r.id, now_ms).first;
-    int64_t drained_for = now_ms - std::max(r.state_since_ms, seen->second);
+    auto seen = drain_seen_.emplace(r.id, clock_.Now()).first;
+    int64_t drained_for = (clock_.Now() - seen->second).count();
     if (drained_for < options_.min_drain.count()) {
       kept.push_back(r);
       continue;
@@ -345,8 +352,11 @@ void HostActuator::Act(Round& round) {
     }
   }
   health_.SetTargets(targets);
-  for (auto it = drain_seen_ms_.begin(); it != drain_seen_ms_.end();) {
-    it = assigned.count(it->first) ? std::next(it) : drain_seen_ms_.erase(it);
+  for (auto it = drain_seen_.begin(); it != drain_seen_.end();) {
+    it = assigned.count(it->first) ? std::next(it) : drain_seen_.erase(it);
+  }
+  for (auto it = start_seen_.begin(); it != start_seen_.end();) {
+    it = assigned.count(it->first) ? std::next(it) : start_seen_.erase(it);
   }
   for (auto it = launched_.begin(); it != launched_.end();) {
     it = known.count(*it) ? std::next(it) : launched_.erase(it);

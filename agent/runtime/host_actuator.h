@@ -62,6 +62,9 @@ class HostActuator {
   void Launch(EndpointRound& er, InstanceRecord& r);
   void FinishDraining(EndpointRound& er);
   void StopAsync(Cloud* cloud, const std::string& id);
+  /// How long `r` (starting) has been starting: by its record when this
+  /// process first saw it, on the monotonic clock since.
+  int64_t StartingFor(const InstanceRecord& r);
   bool Stopping(const std::string& id) const;
   void StopWorker();
 
@@ -77,9 +80,16 @@ class HostActuator {
   std::map<std::string, std::map<std::string, InstanceInfo>> cloud_view_;  // cloud name → id → info
   std::map<std::string, std::string> cloud_errors_;                        // cloud name → last List error reported
   std::map<std::string, HealthReport> health_view_;
-  std::set<std::string> launched_;                // ids this process launched (a List may lag behind)
-  std::set<std::string> assigned_;                // ids assigned here last round
-  std::map<std::string, int64_t> drain_seen_ms_;  // draining instance → wall ms of the first round that saw it
+  std::set<std::string> launched_;  // ids this process launched (a List may lag behind)
+  std::set<std::string> assigned_;  // ids assigned here last round
+  // Timeouts run on the monotonic clock from the first round that saw the
+  // state (a wall clock stepped forward would retire or stop at once):
+  std::map<std::string, TimePoint> drain_seen_;  // draining instance → first round that saw it
+  struct StartSeen {
+    TimePoint at;        // the first round that saw it starting
+    int64_t elapsed_ms;  // how long it had been starting then, by its record
+  };
+  std::map<std::string, StartSeen> start_seen_;  // starting instance → see StartSeen
   std::set<std::string> unreadable_reported_;
 
   mutable std::mutex stop_mu_;

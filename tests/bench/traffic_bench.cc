@@ -80,7 +80,7 @@ struct Host {
     TrafficPublisher::Options o;
     o.manager = name;
     o.lease = [lease] { return lease; };
-    publisher = std::make_unique<TrafficPublisher>(o, *collector, store, clock);
+    publisher = std::make_unique<TrafficPublisher>(o, *collector, store);
   }
   // One second of traffic for every endpoint, logged over the second just past.
   void OneSecond(const Clock& clock, int endpoints, int seed) {

@@ -45,7 +45,7 @@ struct Host {
     TrafficPublisher::Options o;
     o.manager = name;
     o.lease = [this] { return lease; };
-    publisher = std::make_unique<TrafficPublisher>(o, *collector, store, clock);
+    publisher = std::make_unique<TrafficPublisher>(o, *collector, store);
   }
   FakeLogFileSystem* fs;  // owned by collector
   std::unique_ptr<MetricsCollector> collector;

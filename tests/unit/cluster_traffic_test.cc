@@ -51,7 +51,7 @@ class Host {
     TrafficPublisher::Options o;
     o.manager = name_;
     o.lease = [this] { return lease_; };
-    publisher_ = std::make_unique<TrafficPublisher>(o, *collector_, store, clock);
+    publisher_ = std::make_unique<TrafficPublisher>(o, *collector_, store);
   }
   // A line nginx logged `ago_ms` before now.
   void Log(int64_t ago_ms, const std::string& endpoint, const std::string& addrs, int status,
@@ -448,7 +448,7 @@ TEST_F(ClusterTrafficTest, PublisherWritesOnlyWhatChangedAndDeletesWhatAgedOut) 
   TrafficPublisher::Options o;
   o.manager = "h1";
   o.lease = [lease] { return lease; };
-  TrafficPublisher publisher(o, collector, recording, clock_);
+  TrafficPublisher publisher(o, collector, recording);
   auto round = [&](const std::vector<TcpSocket>& tcp = {}) {
     collector.Poll();
     return publisher.Publish({{"web", {"10.0.0.1:80"}}}, tcp);
@@ -502,7 +502,7 @@ TEST_F(ClusterTrafficTest, PublisherSplitsTransactionsAt128Operations) {
   TrafficPublisher::Options o;
   o.manager = "h1";
   o.lease = [lease] { return lease; };
-  TrafficPublisher publisher(o, collector, recording, clock_);
+  TrafficPublisher publisher(o, collector, recording);
   clock_.Advance(Duration(3000));
   for (int e = 0; e < 300; ++e) {
     fs->Append(kLog, Host::Line(clock_, 10, "ep" + std::to_string(e), "10.0.0.1:80", 200, "200", "0.010", 10));
@@ -526,7 +526,7 @@ TEST_F(ClusterTrafficTest, PublisherSplitsTransactionsByTheirSize) {
   o.manager = "h1";
   o.lease = [lease] { return lease; };
   o.max_txn_bytes = 300;  // about two records of one bucket each
-  TrafficPublisher publisher(o, collector, recording, clock_);
+  TrafficPublisher publisher(o, collector, recording);
   clock_.Advance(Duration(3000));
   for (int e = 0; e < 10; ++e) {
     fs->Append(kLog, Host::Line(clock_, 10, "ep" + std::to_string(e), "10.0.0.1:80", 200, "200", "0.010", 10));
@@ -552,7 +552,7 @@ TEST_F(ClusterTrafficTest, PublisherRetriesAfterTheStoreWasAwayAndFollowsANewLea
   TrafficPublisher::Options o;
   o.manager = "h1";
   o.lease = [&lease] { return lease; };
-  TrafficPublisher publisher(o, collector, faulty, clock_);
+  TrafficPublisher publisher(o, collector, faulty);
   clock_.Advance(Duration(3000));
   fs->Append(kLog, Host::Line(clock_, 10, "web", "10.0.0.1:80", 200, "200", "0.010", 10));
   collector.Poll();

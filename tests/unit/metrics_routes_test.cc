@@ -128,9 +128,9 @@ TEST_F(MetricsRoutesClusterTest, GetSumsEveryHostsTraffic) {
   TrafficPublisher::Options o;
   o.lease = [lease] { return lease; };
   o.manager = "here";
-  TrafficPublisher here(o, *collector_, *store_, clock_);
+  TrafficPublisher here(o, *collector_, *store_);
   o.manager = "there";
-  TrafficPublisher there(o, other, *store_, clock_);
+  TrafficPublisher there(o, other, *store_);
 
   clock_.Advance(Duration(10000));
   const int64_t now_s = clock_.WallMillis() / 1000;
