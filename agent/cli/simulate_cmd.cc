@@ -218,7 +218,7 @@ void AddSimulateCommand(CLI::App& app, GlobalOptions& opts) {
   sim->add_option("--ramp-limit", a->ramp_limit, "launches or removals per round (default 5)");
   sim->add_option("--policy", a->policy,
                   "lean (default), reactor, midpoint (Gridcentric Reactor's) or hpa (the Kubernetes HPA's defaults)");
-  sim->add_option("--headroom", a->headroom, "lean: margin below upper bounds (default 15%)");
+  sim->add_option("--headroom", a->headroom, "lean: margin below upper bounds (default 22%)");
   sim->add_option("--scale-up-window", a->scale_up_window, "lean: the window scale-up decisions use (default 1s)");
   sim->add_option("--predict", a->predict,
                   "lean: extrapolate a rising trend this far when scaling up (default 0 = off)");

@@ -65,7 +65,7 @@ struct ScalingConfig {
   PolicyKind policy = PolicyKind::kLean;
   PlacementKind placement = PlacementKind::kSpread;
   Duration scale_up_window{1000};  // lean: the metrics window scale-up decisions use
-  int headroom_percent = 15;       // lean: margin kept below every upper bound
+  int headroom_percent = 22;       // lean: margin kept below every upper bound
   Duration predict{0};             // lean: how far ahead scale-up extrapolates a rising trend (0 = off)
   /// Scale to zero: with min_instances = 0, the endpoint drains to zero
   /// instances after this long without a request (and with the rules' range

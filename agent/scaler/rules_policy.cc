@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 
 #include "agent/common/units.h"
 #include "agent/scaler/scale_to_zero.h"
@@ -11,21 +12,30 @@ namespace reactor {
 
 namespace {
 
-// How many `window`s a lean scale-up made on the short window holds its
-// instances against a scale-down (at most scale_down_delay). Measured with
-// `reactor simulate` on tests/bench's bursty traces: 1 window lets blips
-// churn instances, a whole 30 s delay pays for every blip for 30 s.
-constexpr int kRaisedLifeWindows = 3;
-
 // Lean's hysteresis, in headroom percentage points: a scale-up on the short
-// window needs the count for `headroom` − 5 points to exceed the current one
-// (it then goes to the count for `headroom`), and a scale-down goes to the
-// count for `headroom` + 5 points. Without it a steady load flapped by one
-// instance on its one-second noise (tests/bench's steady trace, 100 req/s:
-// 65 scale-ups and 64 scale-downs an hour; with it 6 and 5, all in the first
-// minutes). Measured with `reactor simulate`: 5 points costs the bursty
-// trace 0.2 points of overload seconds at the same cost (README).
-constexpr int kHysteresisPoints = 5;
+// window needs the count for `headroom` − 8 points to exceed the current one
+// (it then goes to the count for `headroom`), and a step down goes to the
+// count for `headroom` + 5 points. Without a band a steady load flapped by
+// one instance on its one-second noise. Measured with `reactor simulate`
+// (README, "Policy results"): the wider trigger side lets 22 % headroom
+// keep steady loads calm; ± 5 at 22 % costs as much and flaps more.
+constexpr int kUpHysteresisPoints = 8;
+constexpr int kDownHysteresisPoints = 5;
+
+// Lean's step-dependent scale-down hold. A step of kLargeStep instances or
+// more (a burst has ended: the long window's count is well below the current
+// one) waits only kLargeStepHoldWindows × `window` of agreeing long-window
+// counts and twice that of short-window counts. A smaller step (noise around
+// a boundary) waits the whole `scale_down_delay` for the long-window counts,
+// and kFlipMemoryDelays × `scale_down_delay` for the short window: a count
+// the last second found too small in that time would be left again at the
+// next noisy second, so stepping back to it would flip. Measured with
+// `reactor simulate` on tests/bench's traces (README): one hold for every
+// step had to choose between paying for each burst's tail for 30 s and
+// flipping on a steady load.
+constexpr long kLargeStep = 2;
+constexpr int kLargeStepHoldWindows = 1;
+constexpr int kFlipMemoryDelays = 10;
 
 std::string Num(double v) {
   char buf[32];
@@ -39,6 +49,15 @@ std::string Num(double v) {
 
 std::string RangeText(long lo, std::optional<long> hi) {
   return "[" + std::to_string(lo) + ", " + (hi ? std::to_string(*hi) : std::string("∞")) + "]";
+}
+
+// The highest count in `seen` (count → the last time it was computed) computed
+// within `hold` of `now`; `floor` when none was.
+long HighestWithin(const std::map<long, TimePoint>& seen, TimePoint now, Duration hold, long floor) {
+  for (auto it = seen.rbegin(); it != seen.rend() && it->first > floor; ++it) {
+    if (now - it->second <= hold) return it->first;
+  }
+  return floor;
 }
 
 }  // namespace
@@ -93,7 +112,10 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
   const long max = cfg.scaling.max_instances;
   TimePoint now = clock_.Now();
   History& h = history_[cfg.name];
-  if (h.targets.empty() && h.first_seen == TimePoint{}) h.first_seen = now;
+  if (!h.watching) {
+    h.watching = true;
+    h.first_seen = now;
+  }
   if (h.rules_text != cfg.scaling.rules || (!h.rules && !cfg.scaling.rules.empty())) {
     h.rules_text = cfg.scaling.rules;
     auto parsed = rules::ParseRules(cfg.scaling.rules);
@@ -129,7 +151,8 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
   // (a rule skipped for want of a value must not let the count fall to the
   // cheaper edge) and a range to choose in.
   std::string lean_text;
-  long lean_down = -1;  // lean's long-window target, when lean chose
+  long lean_down = -1;   // lean's long-window target, when lean chose
+  long lean_short = -1;  // lean's short-window count (its scale-up trigger), when it has one
   if (cfg.scaling.policy == PolicyKind::kLean && !set.rules.empty() && ev.range && ev.missing_metrics.empty()) {
     const int hr = cfg.scaling.headroom_percent;
     // The long window: its count for `headroom` may raise the count (as the
@@ -139,7 +162,7 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
     long down =
         long_up > current
             ? long_up
-            : std::min<long>(current, LeanCount(set, current, avg, min, max, hr + kHysteresisPoints, *ev.range));
+            : std::min<long>(current, LeanCount(set, current, avg, min, max, hr + kDownHysteresisPoints, *ev.range));
     long up = long_up;
     if (cfg.scaling.scale_up_window != cfg.scaling.window) {
       std::map<std::string, double> recent =
@@ -157,16 +180,18 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
       rules::Evaluation up_ev = rules::Evaluate(set, current, recent, min, max);
       if (up_ev.range && up_ev.missing_metrics.empty()) {
         const long trigger =
-            LeanCount(set, current, recent, min, max, std::max(0, hr - kHysteresisPoints), *up_ev.range);
+            LeanCount(set, current, recent, min, max, std::max(0, hr - kUpHysteresisPoints), *up_ev.range);
         up = trigger > current ? std::max(trigger, LeanCount(set, current, recent, min, max, hr, *up_ev.range))
                                : trigger;
+        lean_short = up;
       }
     }
     target = up > current ? up : down;
     lean_down = down;
-    lean_text = " (lean, " + std::to_string(hr) + "% headroom ± " + std::to_string(kHysteresisPoints) +
-                " points: " + std::to_string(up) + " on the last " + FormatDuration(cfg.scaling.scale_up_window) +
-                ", " + std::to_string(down) + " on " + FormatDuration(cfg.scaling.window) + ")";
+    lean_text = " (lean, " + std::to_string(hr) + "% headroom − " + std::to_string(kUpHysteresisPoints) + "/+ " +
+                std::to_string(kDownHysteresisPoints) + " points: " + std::to_string(up) + " on the last " +
+                FormatDuration(cfg.scaling.scale_up_window) + ", " + std::to_string(down) + " on " +
+                FormatDuration(cfg.scaling.window) + ")";
   }
 
   // The anchors. midpoint: Gridcentric Reactor jumped to the middle of the
@@ -239,25 +264,42 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
   // scale-down goes only as low as the highest of them, and not at all until
   // the policy has watched the endpoint for a whole delay.
   //
-  // Lean keeps its long-window targets for scale_down_delay, but a scale-up
-  // made on the short window only for kRaisedLifeWindows × `window`: by then
-  // the long window has seen the load that caused it and its targets carry
-  // it, so a one-second blip does not pin its instances for a whole delay.
-  h.targets.emplace_back(now, lean_down >= 0 ? lean_down : target);
-  if (lean_down >= 0 && target > current) h.raised.emplace_back(now, target);
+  // Lean's hold depends on the step (see kLargeStep): it remembers, for each
+  // count, the last time its long window computed it and the last time its
+  // short window did; a step down to n needs every count of the step's holds
+  // to be <= n.
+  const bool lean = lean_down >= 0;
+  if (lean) {
+    h.long_seen[lean_down] = now;
+    if (lean_short >= 0) h.short_seen[lean_short] = now;
+  } else {
+    h.targets.emplace_back(now, target);
+  }
   while (!h.targets.empty() && now - h.targets.front().first > cfg.scaling.scale_down_delay) h.targets.pop_front();
-  const Duration raised_life = std::min(cfg.scaling.window * kRaisedLifeWindows, cfg.scaling.scale_down_delay);
-  while (!h.raised.empty() && now - h.raised.front().first > raised_life) h.raised.pop_front();
   long effective = target;
   // idle_timeout is the stabilisation of the step to zero. midpoint has no
   // stabilisation; hpa brings its own.
   const bool stabilise = kind == PolicyKind::kLean || kind == PolicyKind::kReactor;
-  if (stabilise && target < current && !(idle && target == 0)) {
+  const bool watched = now - h.first_seen >= cfg.scaling.scale_down_delay;
+  if (stabilise && target < current && !(idle && target == 0) && !lean) {
     long highest = target;
     for (const auto& [t, v] : h.targets) highest = std::max(highest, v);
-    for (const auto& [t, v] : h.raised) highest = std::max(highest, v);
-    if (now - h.first_seen < cfg.scaling.scale_down_delay) highest = std::max<long>(highest, current);
+    if (!watched) highest = std::max<long>(highest, current);
     effective = std::min<long>(highest, current);
+  } else if (stabilise && target < current && !(idle && target == 0)) {
+    const Duration delay = cfg.scaling.scale_down_delay;
+    const Duration large_hold = std::min(cfg.scaling.window * kLargeStepHoldWindows, delay);
+    effective = current;
+    for (long n = target; watched && n < current; ++n) {
+      const bool large = current - n >= kLargeStep;
+      const Duration long_hold = large ? large_hold : delay;
+      const Duration short_hold = large ? large_hold * 2 : delay * kFlipMemoryDelays;
+      if (HighestWithin(h.long_seen, now, long_hold, target) <= n &&
+          HighestWithin(h.short_seen, now, short_hold, target) <= n) {
+        effective = n;
+        break;
+      }
+    }
   }
   // Stabilisation holds back what the rules recommend, never the operator's
   // limits: a lowered max_instances (or raised min) applies at once, as with
@@ -292,6 +334,11 @@ ScalingPolicy::Decision RulesPolicy::Decide(const EndpointConfig& cfg, int curre
     if (d.held && kind == PolicyKind::kHpa) {
       text += "; held at " + std::to_string(effective) + " by the highest recommendation of the last " +
               FormatDuration(HpaDefaults::kScaleDownStabilisation);
+    } else if (d.held && lean_down >= 0) {
+      text += "; held at " + std::to_string(effective) + ": a step of one instance waits until every count of " +
+              "scale_down_delay " + FormatDuration(cfg.scaling.scale_down_delay) + " (and of the last second over " +
+              FormatDuration(cfg.scaling.scale_down_delay * kFlipMemoryDelays) + ") agrees, a larger one " +
+              FormatDuration(std::min(cfg.scaling.window * kLargeStepHoldWindows, cfg.scaling.scale_down_delay));
     } else if (d.held) {
       text += "; held at " + std::to_string(effective) + " until every target in scale_down_delay " +
               FormatDuration(cfg.scaling.scale_down_delay) + " agrees";

@@ -8,15 +8,20 @@
 //   reactor  stay anywhere in the range; outside it, go to the nearest edge.
 //            Rules see the averages over `window`.
 //   lean     (default) the fewest instances in the range that keep every
-//            upper metric bound with `headroom` to spare: scale up at once on
-//            the averages over the short `scale_up_window` (the last second by
-//            default), and step down on the averages over `window`, toward
-//            the cheaper edge, once every target of the last
-//            `scale_down_delay` agrees (a scale-up made on the short window
-//            counts among those targets for 3 × `window` only, see
-//            kRaisedLifeWindows). With `predict` > 0 a rising trend (the
-//            short window's mean above the long one's) is extrapolated that
-//            far ahead for the scale-up.
+//            upper metric bound with `headroom` (default 22 %) to spare:
+//            scale up at once on the averages over the short
+//            `scale_up_window` (the last second by default), and step down on
+//            the averages over `window`, toward the cheaper edge, with a hold
+//            that depends on the step: a step of 2 or more instances (a
+//            burst has ended) once the counts of the last `window` (and the
+//            short window's of the last 2 × `window`) agree; a step of one
+//            instance (noise around a boundary) once every long-window count
+//            of the last `scale_down_delay` agrees and the short window has
+//            not asked for more than the new count for 10 × scale_down_delay
+//            (stepping back to a count the last second found too small would
+//            flip). With `predict` > 0 a rising trend (the short window's
+//            mean above the long one's) is extrapolated that far ahead for
+//            the scale-up.
 //   midpoint Gridcentric Reactor's own target (its endpoint.py): stay
 //            anywhere in the range; outside it, jump to the range's
 //            midpoint; no scale-down stabilisation (Reactor had none).
@@ -27,10 +32,10 @@
 //            for its metrics and neither scale_down_delay nor the lean keys.
 // With `headroom` h, "keeps the bound" means: the evaluator's range for the
 // averages × (1 + h) (so `rate < 20` with 15 % is met at 17.4/instance).
-// Lean has a hysteresis of 5 points: the short window triggers a scale-up
-// only when h − 5 points would need more instances, and a scale-down goes
-// to the count for h + 5 points, so one-second noise on a steady load does
-// not flap the count by one.
+// Lean has a hysteresis of −8 / +5 points: the short window triggers a
+// scale-up only when h − 8 points would need more instances, and a
+// scale-down goes to the count for h + 5 points, so one-second noise on a
+// steady load does not flap the count by one.
 // The result is clamped into the range the rules give for the plain
 // averages, so lean never breaks a rule that reactor would keep.
 //
@@ -89,8 +94,10 @@ class RulesPolicy : public ScalingPolicy {
   struct History {
     std::string rules_text;
     std::optional<rules::RuleSet> rules;
-    std::deque<std::pair<TimePoint, long>> targets;  // targets computed, oldest first
-    std::deque<std::pair<TimePoint, long>> raised;   // lean: scale-ups on the short window, oldest first
+    std::deque<std::pair<TimePoint, long>> targets;  // reactor: targets computed, oldest first
+    std::map<long, TimePoint> long_seen;             // lean: long-window count → the last time it was computed
+    std::map<long, TimePoint> short_seen;            // lean: short-window count → the last time it was computed
+    bool watching = false;                           // first_seen is set
     TimePoint first_seen{};
     std::optional<TimePoint> last_busy;  // the last decision that saw a request (or held ones)
     HpaRecommender hpa;                  // policy = hpa: the controller's sync, recommendations, events

@@ -13,8 +13,11 @@ second,requests), deterministically (seeded; the same files on every run):
   bursts-N.csv for each N of --seeds N,N,...: the bursty generator with
                seed N instead of 3, to see how much a result depends on
                the one shipped trace
+  steady-M.csv for each M of --steady-means M,M,...: 1 h of Poisson noise
+               around M req/s (seed 100 + M), to see whether a policy is
+               calm at every steady level, not only at steady.csv's 100
 
-Usage: simulate_traces.py [OUT_DIR] [--seeds N,N,...]   (default: ./traces)
+Usage: simulate_traces.py [OUT_DIR] [--seeds N,N,...] [--steady-means M,M,...]   (default: ./traces)
 """
 import math
 import os
@@ -97,10 +100,18 @@ def main():
             sys.exit("simulate_traces.py: --seeds needs a list, e.g. --seeds 4,5,6")
         seeds = [int(n) for n in args[i + 1].split(",") if n]
         del args[i:i + 2]
+    means = []
+    if "--steady-means" in args:
+        i = args.index("--steady-means")
+        if i + 1 >= len(args):
+            sys.exit("simulate_traces.py: --steady-means needs a list, e.g. --steady-means 60,80")
+        means = [int(n) for n in args[i + 1].split(",") if n]
+        del args[i:i + 2]
     out = args[0] if args else "traces"
     os.makedirs(out, exist_ok=True)
     runs = [("steady", steady, 1), ("wave", wave, 2), ("bursts", bursts, 3)]
     runs += [(f"bursts-{n}", bursts, n) for n in seeds]
+    runs += [(f"steady-{m}", lambda rng, m=m: [poisson(rng, m) for _ in range(3600)], 100 + m) for m in means]
     for name, gen, seed in runs:
         loads = gen(random.Random(seed))
         write(os.path.join(out, name + ".csv"), loads)

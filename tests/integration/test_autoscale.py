@@ -48,11 +48,11 @@ class AutoscaleTest(unittest.TestCase):
         self.assertNotIn("Socket errors", out, out)
         self.assertNotIn("Non-2xx", out, out)
         log = a.events("web")
-        # The default (lean) policy keeps 15% headroom below `rate < 40`, so it
+        # The default (lean) policy keeps 22% headroom below `rate < 40`, so it
         # may launch before the rule breaks ("all rules hold"); either way the
         # decision states the ideal range and the clamped range.
         self.assertRegex(log, r"(rate [\d.]+/instance breaks 2 < rate < 40|all rules hold) → ideal \[\d+, \d+\] → "
-                              r"range \[\d+, 3\] → target \d \(min 1, max 3\) \(lean, 15% headroom")
+                              r"range \[\d+, 3\] → target \d \(min 1, max 3\) \(lean, 22% headroom")
         self.assertIn("launching", log)
         self.assertIn("draining", log)
         self.assertIn("held at", log, "scale-down waits for scale_down_delay")

@@ -21,10 +21,10 @@ TEST(EndpointScalingKeys, DefaultsAreTheLeanPolicy) {
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->scaling.policy, PolicyKind::kLean);
   EXPECT_EQ(c->scaling.scale_up_window, Duration(1000));
-  EXPECT_EQ(c->scaling.headroom_percent, 15);
+  EXPECT_EQ(c->scaling.headroom_percent, 22);
   EXPECT_EQ(c->scaling.predict, Duration(0));
   EXPECT_EQ(*GetEndpointKey(*c, "scaling", "policy"), "lean");
-  EXPECT_EQ(*GetEndpointKey(*c, "scaling", "headroom"), "15%");
+  EXPECT_EQ(*GetEndpointKey(*c, "scaling", "headroom"), "22%");
 }
 
 TEST(EndpointScalingKeys, ParsesAndRoundTrips) {

@@ -28,6 +28,8 @@ EndpointConfig Config(const std::string& rules, int min, int max, Duration delay
   c.scaling.min_instances = min;
   c.scaling.max_instances = max;
   c.scaling.scale_down_delay = delay;
+  c.scaling.headroom_percent =
+      15;  // the arithmetic below is for 15 %; the default (22 %) is in endpoint_scaling_keys_test
   return c;
 }
 
@@ -156,7 +158,7 @@ TEST(RulesPolicy, LeanStepsDownToTheCheaperEdgeWithHeadroom) {
   EXPECT_EQ(d.target, 4);
   EXPECT_TRUE(d.held) << "not before the policy has watched a whole scale_down_delay";
   EXPECT_NE(d.explanation.find("range [3, 7] → target 3"), std::string::npos) << d.explanation;
-  EXPECT_NE(d.explanation.find("lean, 15% headroom"), std::string::npos) << d.explanation;
+  EXPECT_NE(d.explanation.find("lean, 15% headroom − 8/+ 5 points"), std::string::npos) << d.explanation;
   for (int s = 1; s < 10; ++s) {
     clock.Advance(Duration(1000));
     EXPECT_EQ(p.Decide(cfg, 4, Backends(4)).target, 4) << s;
@@ -171,10 +173,89 @@ TEST(RulesPolicy, LeanStepsDownToTheCheaperEdgeWithHeadroom) {
   EXPECT_EQ(p.Decide(cfg, 3, Backends(3)).target, 3);
   // Without headroom 40 / 20 = 2 is an exact multiple of a strict bound: 3 as well;
   // 38 req/s needs only 2.
+  // A step of one instance also waits until the last second's counts of 3
+  // are 10 × the delay old (see LeanNoiseAroundABoundary...).
   cfg.scaling.headroom_percent = 0;
   m.values["rate"] = 38.0 / 3;
-  clock.Advance(Duration(11000));  // the targets of 3 are older than the delay
+  clock.Advance(Duration(101000));
   EXPECT_EQ(p.Decide(cfg, 3, Backends(3)).target, 2);
+}
+
+// Per-instance rates for `current` instances from endpoint totals (req/s)
+// on the long (5 s) and the short (1 s) window.
+void SetLoad(FakeMetrics& m, double long_total, double short_total, int current) {
+  m.by_window[5000]["rate"] = long_total / current;
+  m.by_window[1000]["rate"] = short_total / current;
+}
+
+// A burst ends: 150 req/s on 10 instances falls to 45. Lean (15 %) wants
+// ⌈45 × 1.20 / 20⌉ = 3 on the long window and ⌈45 × 1.07 / 20⌉ = 3 on the
+// last second: a step of 7, so it waits only until the long window's counts
+// of the last `window` (5 s) and the short window's of the last 2 × window
+// (the 9 it computed at 150 req/s: ⌈150 × 1.07 / 20⌉) agree, then goes
+// straight to 3, long before scale_down_delay (30 s).
+TEST(RulesPolicy, LeanBurstEndStepsDownAfterTheShortHold) {
+  FakeClock clock;
+  FakeMetrics m;
+  RulesPolicy p(m, clock);
+  auto cfg = Config("5 < rate < 20", 1, 20, Duration(30000));
+  SetLoad(m, 150, 150, 10);
+  for (int s = 0; s <= 40; ++s) {  // longer than a delay: the policy has watched the endpoint
+    ASSERT_EQ(p.Decide(cfg, 10, Backends(10)).target, 10) << s;
+    clock.Advance(Duration(1000));
+  }
+  SetLoad(m, 45, 45, 10);
+  for (int s = 0; s < 9; ++s) {  // the 9 of the last round at 150 req/s is at most 10 s old
+    auto d = p.Decide(cfg, 10, Backends(10));
+    EXPECT_EQ(d.target, 10) << s << ": " << d.explanation;
+    EXPECT_TRUE(d.held) << s;
+    clock.Advance(Duration(1000));
+  }
+  clock.Advance(Duration(1000));  // 11 s after the last round at 150 req/s
+  auto d = p.Decide(cfg, 10, Backends(10));
+  EXPECT_EQ(d.target, 3) << d.explanation;
+  EXPECT_FALSE(d.held);
+}
+
+// Noise around a boundary: 8 instances, the long window's count falls from 8
+// (125 req/s: ⌈125 × 1.20 / 20⌉) to 7 (115 req/s: ⌈138 / 20⌉). A step of one
+// instance waits the whole scale_down_delay (30 s), not the short hold. At 7
+// a noisy second of 135 req/s triggers (⌈135 × 1.07 / 20⌉ = 8 > 7) and 8
+// launch again; the step back to 7, a count the last second found too small,
+// then waits 10 × scale_down_delay (300 s) after that second: the count does
+// not flip faster than the delay, and a boundary that keeps flipping stays
+// at the higher count.
+TEST(RulesPolicy, LeanNoiseAroundABoundaryDoesNotFlipFasterThanScaleDownDelay) {
+  FakeClock clock;
+  FakeMetrics m;
+  RulesPolicy p(m, clock);
+  auto cfg = Config("5 < rate < 20", 1, 20, Duration(30000));
+  SetLoad(m, 125, 115, 8);
+  for (int s = 0; s <= 40; ++s) {
+    ASSERT_EQ(p.Decide(cfg, 8, Backends(8)).target, 8) << s;
+    clock.Advance(Duration(1000));
+  }
+  SetLoad(m, 115, 115, 8);
+  for (int s = 1; s < 30; ++s) {  // the long window's 8 of the last round at 125 is at most 30 s old
+    auto d = p.Decide(cfg, 8, Backends(8));
+    EXPECT_EQ(d.target, 8) << s << ": " << d.explanation;
+    clock.Advance(Duration(1000));
+  }
+  clock.Advance(Duration(1000));
+  auto d = p.Decide(cfg, 8, Backends(8));
+  EXPECT_EQ(d.target, 7) << "after the whole scale_down_delay: " << d.explanation;
+  clock.Advance(Duration(1000));
+  SetLoad(m, 115, 135, 7);
+  EXPECT_EQ(p.Decide(cfg, 7, Backends(7)).target, 8) << "a noisy second at 7 triggers";
+  const TimePoint noisy = clock.Now();
+  SetLoad(m, 115, 115, 8);
+  while (clock.Now() - noisy < Duration(300000)) {
+    clock.Advance(Duration(1000));
+    d = p.Decide(cfg, 8, Backends(8));
+    ASSERT_EQ(d.target, 8) << (clock.Now() - noisy).count() << " ms after the noisy second: " << d.explanation;
+  }
+  clock.Advance(Duration(1000));
+  EXPECT_EQ(p.Decide(cfg, 8, Backends(8)).target, 7) << "once the noisy second is 10 × the delay old";
 }
 
 TEST(RulesPolicy, LeanScalesUpOnTheShortWindowAndDownOnTheLongOne) {
