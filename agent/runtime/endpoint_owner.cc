@@ -138,32 +138,29 @@ void EndpointOwner::Decide(Round& round, EndpointRound& er, const Fence& fence) 
 // Instances that failed, and those whose host is gone, are taken out (their
 // slots given back) so that Scale replaces them.
 bool EndpointOwner::ReplaceLost(Round& round, EndpointRound& er, const Fence& fence) {
-  std::vector<InstanceRecord> kept;
-  for (auto& r : er.instances) {
-    if (r.cloud == "static") {
-      kept.push_back(r);
-      continue;
-    }
+  // Kept records stay where they are (no copy); an early return leaves
+  // every record as it was.
+  std::vector<bool> drop(er.instances.size(), false);
+  for (size_t i = 0; i < er.instances.size(); ++i) {
+    InstanceRecord& r = er.instances[i];
+    if (r.cloud == "static") continue;
     std::string why;
     if (!round.view.IsUp(r.manager)) {
       why = "its host " + (r.manager.empty() ? std::string("(none)") : r.manager) + " is gone";
     } else if (r.state == InstanceState::kErrored) {
       why = "errored: " + r.reason;
     } else {
-      kept.push_back(r);
       continue;
     }
     Status st = ReleaseInstance(store_, r, &fence);
     if (!Ok(er.name, st)) return false;
-    if (!st.ok()) {
-      kept.push_back(r);
-      continue;
-    }
+    if (!st.ok()) continue;
     if (r.state == InstanceState::kErrored && r.activated_ms == 0)
       NoteStartFailure(er.name, r.state_since_ms, r.reason);
     events_.Record(er.name, "remove", r.id + " removed: " + why + "; it will be replaced");
+    drop[i] = true;
   }
-  er.instances = std::move(kept);
+  EraseDropped(er.instances, drop);
   return true;
 }
 
@@ -174,15 +171,18 @@ bool EndpointOwner::ReconcileStatic(EndpointRound& er, const Fence& fence) {
   if (serving) {
     for (auto& info : StaticInstances(cfg)) wanted[info.instance_id] = info;
   }
-  std::vector<InstanceRecord> kept;
-  for (auto& r : er.instances) {
+  // As in ReplaceLost: kept records are not copied, and an early return
+  // leaves them as they were.
+  std::vector<bool> drop(er.instances.size(), false);
+  std::vector<InstanceRecord> added;
+  for (size_t i = 0; i < er.instances.size(); ++i) {
+    InstanceRecord& r = er.instances[i];
     if (!wanted.count(r.id)) {
       Status st = ReleaseInstance(store_, r, &fence);
       if (!Ok(er.name, st)) return false;
       if (st.ok()) {
         events_.Record(r.endpoint, "remove", r.id + " (" + r.address + ") is no longer a static instance");
-      } else {
-        kept.push_back(r);
+        drop[i] = true;
       }
       continue;
     }
@@ -193,9 +193,8 @@ bool EndpointOwner::ReconcileStatic(EndpointRound& er, const Fence& fence) {
       moved.manager = options_.manager;
       Status st = UpdateInstance(store_, moved, &fence);
       if (!Ok(er.name, st)) return false;
-      if (st.ok()) r = moved;
+      if (st.ok()) r = std::move(moved);
     }
-    kept.push_back(r);
   }
   for (auto& [id, info] : wanted) {
     InstanceRecord r;
@@ -211,9 +210,10 @@ bool EndpointOwner::ReconcileStatic(EndpointRound& er, const Fence& fence) {
     if (!Ok(er.name, st)) return false;
     if (!st.ok()) continue;
     events_.Record(cfg.name, "instance", r.id + " (" + r.address + ") added: static instance, waiting for health");
-    kept.push_back(r);
+    added.push_back(std::move(r));
   }
-  er.instances = std::move(kept);
+  EraseDropped(er.instances, drop);
+  for (auto& r : added) er.instances.push_back(std::move(r));
   return true;
 }
 

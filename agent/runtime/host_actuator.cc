@@ -241,10 +241,10 @@ void HostActuator::Launch(EndpointRound& er, InstanceRecord& r) {
 }
 
 void HostActuator::FinishDraining(EndpointRound& er) {
-  std::vector<InstanceRecord> kept;
-  for (auto& r : er.instances) {
+  std::vector<bool> drop(er.instances.size(), false);
+  for (size_t i = 0; i < er.instances.size(); ++i) {
+    InstanceRecord& r = er.instances[i];
     if (!Mine(r) || r.state != InstanceState::kDraining) {
-      kept.push_back(r);
       continue;
     }
     // Draining counts from the first round that saw it: only that round's
@@ -254,7 +254,6 @@ void HostActuator::FinishDraining(EndpointRound& er) {
     auto seen = drain_seen_.emplace(r.id, clock_.Now()).first;
     int64_t drained_for = (clock_.Now() - seen->second).count();
     if (drained_for < options_.min_drain.count()) {
-      kept.push_back(r);
       continue;
     }
     const Duration timeout = er.record != nullptr ? er.record->config.scaling.drain_timeout : Duration(0);
@@ -265,19 +264,18 @@ void HostActuator::FinishDraining(EndpointRound& er) {
     } else if (drained_for >= timeout.count()) {
       why = "drain_timeout " + FormatDuration(timeout) + " passed with " + std::to_string(open) + " open connection(s)";
     } else {
-      kept.push_back(r);
       continue;
     }
     Status st = ReleaseInstance(store_, r, nullptr);
     if (!st.ok()) {
       if (!st.IsConflict()) spdlog::warn("instance {}: {}", r.id, st.ToString());
-      kept.push_back(r);
       continue;
     }
     if (r.cloud != "static") StopAsync(CloudNamed(r.cloud), r.id);
     events_.Record(r.endpoint, "remove", r.id + " removed: " + why);
+    drop[i] = true;
   }
-  er.instances = std::move(kept);
+  EraseDropped(er.instances, drop);
 }
 
 void HostActuator::Act(Round& round) {

@@ -118,8 +118,10 @@ Status Reconciler::RunOnce() {
   nginx_sync_.Push(round);
 
   int slots_used = 0, running_here = 0;
+  addresses_.clear();
   for (const auto& [name, er] : round.by_endpoint) {
     for (const auto& r : er.instances) {
+      if (!r.address.empty()) addresses_[r.endpoint].push_back(r.address);
       if (r.manager != options_.manager || r.cloud == "static") continue;
       slots_used += r.slots;
       running_here++;

@@ -84,6 +84,11 @@ class Reconciler {
   std::optional<EndpointStatus> GetStatus(const std::string& name) const;
   std::vector<EndpointStatus> AllStatus() const;
 
+  /// Every endpoint's instance addresses as the last round left them (the
+  /// traffic publisher counts their connections): read from the round, not
+  /// the store again. Loop thread only; empty before the first round.
+  const std::map<std::string, std::vector<std::string>>& InstanceAddresses() const { return addresses_; }
+
   /// The nginx sync, for route changes applied between rounds (RouteWatcher).
   NginxSync& Sites() { return nginx_sync_; }
 
@@ -102,7 +107,8 @@ class Reconciler {
   EndpointOwner owner_;
   NginxSync nginx_sync_;
 
-  std::map<std::string, std::string> published_status_;  // endpoint → status JSON this host wrote last
+  std::map<std::string, std::vector<std::string>> addresses_;  // loop thread: InstanceAddresses()
+  std::map<std::string, std::string> published_status_;        // endpoint → status JSON this host wrote last
 
   mutable std::mutex status_mu_;
   std::map<std::string, EndpointStatus> status_;  // protected by status_mu_

@@ -63,4 +63,18 @@ inline std::string SetState(Clock& clock, InstanceRecord& r, InstanceState to, c
          ": " + reason;
 }
 
+/// Removes from `instances` those whose `drop` flag is set, keeping the
+/// others in order, by moving (a round filters 10,000 records per part: a
+/// copy of each kept one cost megabytes and milliseconds).
+/// REQUIRES: drop.size() == instances.size().
+inline void EraseDropped(std::vector<InstanceRecord>& instances, const std::vector<bool>& drop) {
+  size_t w = 0;
+  for (size_t i = 0; i < instances.size(); ++i) {
+    if (drop[i]) continue;
+    if (w != i) instances[w] = std::move(instances[i]);
+    ++w;
+  }
+  instances.resize(w);
+}
+
 }  // namespace reactor
